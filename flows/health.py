@@ -1,0 +1,20 @@
+"""Flow: check that Weaviate, the LLM endpoint and the warehouse all work, and record the result."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+
+from schemas.settings import get_settings
+from tasks.health import ServiceCheck, check_services, record_check
+
+check_task = task(check_services, name="check-services", retries=2, retry_delay_seconds=5)
+record_task = task(record_check, name="record-check")
+
+
+@flow(name="health", log_prints=True)
+def health() -> ServiceCheck:
+    settings = get_settings()
+    check = check_task(settings)
+    record_task(settings, check)
+    print(f"weaviate {check.weaviate_version} | llm {check.llm_model}: {check.completion_text!r} | ok={check.ok}")
+    return check

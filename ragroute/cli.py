@@ -1,0 +1,74 @@
+"""The `ragroute` command line."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas.settings import get_settings
+from tasks import services
+
+app = typer.Typer(help="ragroute: RAG vs long-context vs Self-Route, measured on your documents.", no_args_is_help=True)
+services_app = typer.Typer(help="Start, stop and inspect the local Weaviate and LLM servers.", no_args_is_help=True)
+app.add_typer(services_app, name="services")
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code=1)
+
+
+@services_app.command("up")
+def services_up() -> None:
+    """Start Weaviate and the llama.cpp server on loopback (each only if no external endpoint is set)."""
+    settings = get_settings()
+    try:
+        with console.status("starting services…"):
+            started = services.up(settings)
+    except services.ServiceError as error:
+        _fail(str(error))
+    for name, state in started.items():
+        console.print(f"{name}: {state}")
+    if not started:
+        console.print("nothing to start: WEAVIATE_URL and OPENAI_BASE_URL point at external services")
+
+
+@services_app.command("down")
+def services_down() -> None:
+    """Stop the services that `ragroute services up` started."""
+    for name, was_running in services.down(get_settings()).items():
+        console.print(f"{name}: {'stopped' if was_running else 'not running'}")
+
+
+@services_app.command("status")
+def services_status(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Show where Weaviate and the LLM endpoint are, and what they serve."""
+    state = services.status(get_settings())
+    if as_json:
+        typer.echo(json.dumps(state))
+        return
+    table = Table("service", "endpoint", "serves", "managed", "pid")
+    weaviate, llm = state["weaviate"], state["llm"]
+    table.add_row("weaviate", weaviate["url"], weaviate["version"] or "[red]unreachable", str(weaviate["managed"]),
+                  str(weaviate["pid"] or "-"))
+    table.add_row("llm", llm["base_url"], llm["model"] or "[red]unreachable", str(llm["managed"]),
+                  str(llm["pid"] or "-"))
+    Console().print(table)
+
+
+@app.command("check")
+def check() -> None:
+    """Run the `health` flow: Weaviate version, one LLM completion, a row in DuckDB."""
+    from flows.health import health
+
+    result = health()
+    if not result.ok:
+        _fail("health check failed")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,36 @@
+"""The Weaviate collection that holds document chunks, with vectors we compute ourselves."""
+
+from __future__ import annotations
+
+import re
+
+from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
+
+CHUNK_PROPERTIES = [
+    Property(name="text", data_type=DataType.TEXT),
+    Property(name="doc_id", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
+    Property(name="source_path", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
+    Property(name="page", data_type=DataType.INT),
+    Property(name="chunk_index", data_type=DataType.INT),
+    Property(name="content_hash", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
+    Property(name="ocr", data_type=DataType.BOOL),
+]
+
+
+def collection_name(base: str, embedding_model: str) -> str:
+    """A collection is tied to one embedding model: its name carries the model id."""
+    model = re.sub(r"[^0-9A-Za-z]+", "_", embedding_model).strip("_")
+    name = f"{base}_{model}"
+    return name[0].upper() + name[1:]
+
+
+def chunk_collection_config(name: str) -> dict:
+    """Keyword arguments for `client.collections.create` for a chunk collection."""
+    return {
+        "name": name,
+        "properties": CHUNK_PROPERTIES,
+        "vector_config": Configure.Vectors.self_provided(
+            vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+        ),
+        "inverted_index_config": Configure.inverted_index(index_null_state=True),
+    }

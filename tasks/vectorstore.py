@@ -1,0 +1,87 @@
+"""Weaviate access: connecting, creating chunk collections, writing and deleting objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import weaviate
+from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+from weaviate.classes.query import Filter
+from weaviate.collections import Collection
+
+from schemas.collection import chunk_collection_config
+from schemas.settings import Settings
+
+
+def connect(settings: Settings) -> weaviate.WeaviateClient:
+    """A client for the configured Weaviate: the local server, or the cluster at `WEAVIATE_URL`."""
+    timeout = AdditionalConfig(timeout=Timeout(init=30, query=60, insert=120))
+    auth = Auth.api_key(settings.weaviate_api_key.get_secret_value()) if settings.weaviate_api_key else None
+    if settings.weaviate_is_local:
+        return weaviate.connect_to_local(
+            host=settings.weaviate_host,
+            port=settings.weaviate_http_port,
+            grpc_port=settings.weaviate_grpc_port,
+            additional_config=timeout,
+            auth_credentials=auth,
+        )
+    http = urlparse(settings.weaviate_url)
+    grpc = urlparse(settings.weaviate_grpc_url) if settings.weaviate_grpc_url else None
+    http_secure = http.scheme == "https"
+    return weaviate.connect_to_custom(
+        http_host=http.hostname,
+        http_port=http.port or (443 if http_secure else 80),
+        http_secure=http_secure,
+        grpc_host=grpc.hostname if grpc else f"grpc-{http.hostname}" if http_secure else http.hostname,
+        grpc_port=(grpc.port if grpc else None) or (443 if http_secure else 50051),
+        grpc_secure=(grpc.scheme in ("https", "grpcs")) if grpc else http_secure,
+        auth_credentials=auth,
+        additional_config=timeout,
+    )
+
+
+def ensure_chunk_collection(client: weaviate.WeaviateClient, name: str) -> Collection:
+    """The chunk collection `name`, created on first use."""
+    if not client.collections.exists(name):
+        client.collections.create(**chunk_collection_config(name))
+    return client.collections.use(name)
+
+
+@dataclass(frozen=True)
+class ObjectToWrite:
+    uuid: str
+    properties: dict
+    vector: list[float]
+
+
+@dataclass(frozen=True)
+class FailedWrite:
+    uuid: str
+    message: str
+
+
+def write_objects(
+    collection: Collection, objects: Iterable[ObjectToWrite], batch_size: int = 200
+) -> list[FailedWrite]:
+    """Upsert objects under their deterministic uuids; returns every object the server rejected."""
+    with collection.batch.fixed_size(batch_size=batch_size, concurrent_requests=2) as batch:
+        for obj in objects:
+            batch.add_object(properties=obj.properties, uuid=obj.uuid, vector=obj.vector)
+    return [
+        FailedWrite(uuid=str(failed.original_uuid or failed.object_.uuid), message=failed.message)
+        for failed in collection.batch.failed_objects
+    ]
+
+
+def delete_where(collection: Collection, where: Filter) -> int:
+    """Delete every object matching `where`, looping past the server's per-call cap; returns the count."""
+    deleted = 0
+    while True:
+        result = collection.data.delete_many(where=where)
+        if result.failed:
+            raise RuntimeError(f"Weaviate failed to delete {result.failed} object(s) in {collection.name}")
+        deleted += result.successful
+        if result.matches == 0 or result.successful == 0:
+            return deleted
