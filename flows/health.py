@@ -16,5 +16,7 @@ def health() -> ServiceCheck:
     settings = get_settings()
     check = check_task(settings)
     record_task(settings, check)
-    print(f"weaviate {check.weaviate_version} | llm {check.llm_model}: {check.completion_text!r} | ok={check.ok}")
+    print(
+        f"weaviate {check.weaviate_version} | llm {check.llm_model}: {check.completion_text!r} | ok={check.ok}"
+    )
     return check

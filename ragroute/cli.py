@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -11,8 +12,12 @@ from rich.table import Table
 from schemas.settings import get_settings
 from tasks import services
 
-app = typer.Typer(help="ragroute: RAG vs long-context vs Self-Route, measured on your documents.", no_args_is_help=True)
-services_app = typer.Typer(help="Start, stop and inspect the local Weaviate and LLM servers.", no_args_is_help=True)
+app = typer.Typer(
+    help="ragroute: RAG vs long-context vs Self-Route, measured on your documents.", no_args_is_help=True
+)
+services_app = typer.Typer(
+    help="Start, stop and inspect the local Weaviate and LLM servers.", no_args_is_help=True
+)
 app.add_typer(services_app, name="services")
 console = Console(stderr=True)
 
@@ -53,11 +58,77 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
         return
     table = Table("service", "endpoint", "serves", "managed", "pid")
     weaviate, llm = state["weaviate"], state["llm"]
-    table.add_row("weaviate", weaviate["url"], weaviate["version"] or "[red]unreachable", str(weaviate["managed"]),
-                  str(weaviate["pid"] or "-"))
-    table.add_row("llm", llm["base_url"], llm["model"] or "[red]unreachable", str(llm["managed"]),
-                  str(llm["pid"] or "-"))
+    table.add_row(
+        "weaviate",
+        weaviate["url"],
+        weaviate["version"] or "[red]unreachable",
+        str(weaviate["managed"]),
+        str(weaviate["pid"] or "-"),
+    )
+    table.add_row(
+        "llm",
+        llm["base_url"],
+        llm["model"] or "[red]unreachable",
+        str(llm["managed"]),
+        str(llm["pid"] or "-"),
+    )
     Console().print(table)
+
+
+@app.command("ingest")
+def ingest_command(
+    path: Path = typer.Argument(..., help="Folder of documents to index."),
+    collection: str | None = typer.Option(None, "--collection", help="Collection name (default: settings)."),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
+) -> None:
+    """Index new and changed documents under PATH into Weaviate; remove chunks of deleted ones."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows.ingest import ingest_flow
+    from tasks.ingest import SourceUnavailable
+
+    with Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    ) as bar:
+        task_id = bar.add_task("scanning", total=None)
+
+        def show(message: str, done: int, total: int) -> None:
+            bar.update(task_id, description=message, completed=done, total=total)
+
+        try:
+            summary = ingest_flow(str(path), collection, show)
+        except SourceUnavailable as error:
+            _fail(str(error))
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    if as_json:
+        keys = (
+            "documents_seen",
+            "documents_changed",
+            "pages",
+            "pages_ocr",
+            "chunks_written",
+            "chunks_deleted",
+            "quarantined",
+            "seconds",
+        )
+        typer.echo(
+            json.dumps(
+                {"run_id": summary.run_id, "status": summary.status}
+                | {key: getattr(summary, key) for key in keys}
+            )
+        )
+    else:
+        console.print(
+            f"{summary.status}: {summary.documents_changed} of {summary.documents_seen} documents "
+            f"changed, {summary.chunks_written} chunks written, {summary.chunks_deleted} deleted, "
+            f"{summary.quarantined} quarantined ({summary.seconds:.1f}s)"
+        )
 
 
 @app.command("check")

@@ -13,6 +13,8 @@ CHUNK_PROPERTIES = [
     Property(name="page", data_type=DataType.INT),
     Property(name="chunk_index", data_type=DataType.INT),
     Property(name="content_hash", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
+    # Which version of the document (file content + ingest configuration) the chunk belongs to.
+    Property(name="doc_hash", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
     Property(name="ocr", data_type=DataType.BOOL),
 ]
 

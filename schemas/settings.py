@@ -6,8 +6,10 @@ A few well-known variables are honoured as well, so ragroute points at external 
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,8 +63,30 @@ class Settings(BaseSettings):
     llm_threads: int = 2
     llm_start_timeout_s: float = 120.0
 
-    # Embeddings.
+    # Embeddings: the local MiniLM, or an OpenAI-compatible embeddings endpoint when `embedding_base_url` is set.
     embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_base_url: str | None = None
+    embedding_batch_size: int = 64
+
+    # Ingestion.
+    collection: str = "Chunks"
+    ocr_languages: str = "eng"
+    chunk_strategy: Literal["words", "by_title"] = "words"
+    chunk_size_words: int = 300
+    chunk_overlap_words: int = 0
+    by_title_max_characters: int = 2000
+    max_file_bytes: int = 50 * 1024 * 1024
+    ingest_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    ingest_batch_documents: int = 16
+    # Deleting chunks of files missing from a scan is skipped when the scan saw fewer than this share of
+    # the files known under the same root (a partial scan must never wipe an index).
+    delete_guard_min_seen_ratio: float = 0.5
+
+    # Chunk validation (the Great Expectations suite in schemas/quality.py).
+    min_chunk_chars: int = 20
+    max_chunk_chars: int = 20_000
+    max_non_alpha_ratio: float = 0.6
+    min_ocr_confidence: float = 40.0
 
     # Warehouse.
     duckdb_path: Path | None = None

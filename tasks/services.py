@@ -6,6 +6,7 @@ started only when no external endpoint is configured (`WEAVIATE_URL`, `OPENAI_BA
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -67,12 +68,14 @@ def weaviate_service(settings: Settings) -> Service:
         "GRPC_PORT": str(settings.weaviate_grpc_port),
         "CLUSTER_HOSTNAME": "ragroute-node",
         "CLUSTER_IN_LOCALHOST": "true",
+        "CLUSTER_BIND_ADDR": settings.weaviate_host,
+        "CLUSTER_ADVERTISE_ADDR": settings.weaviate_host,
         "CLUSTER_GOSSIP_BIND_PORT": str(base + 1),
         "CLUSTER_DATA_BIND_PORT": str(base + 2),
         "RAFT_PORT": str(base + 3),
         "RAFT_INTERNAL_RPC_PORT": str(base + 4),
         "RAFT_BOOTSTRAP_EXPECT": "1",
-        "PROFILING_PORT": str(base + 5),
+        "GO_PROFILING_PORT": str(base + 5),
         "GOMAXPROCS": str(os.cpu_count() or 2),
     }
     argv = [
@@ -237,10 +240,8 @@ def stop(settings: Settings, name: str, timeout_s: float = 30.0) -> bool:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _alive(pid: int) -> bool:

@@ -22,7 +22,7 @@ os.environ.update(
         "RAGROUTE_WEAVIATE_GRPC_PORT": "50160",
         "RAGROUTE_LLM_PORT": "18011",
         # Small enough that deleting a few hundred objects needs several calls.
-        "RAGROUTE_WEAVIATE_QUERY_MAXIMUM_RESULTS": "50",
+        "RAGROUTE_WEAVIATE_QUERY_MAXIMUM_RESULTS": "100",
         "PREFECT_HOME": str(TEST_DATA_DIR / "prefect"),
         "GX_ANALYTICS_ENABLED": "false",
         "HF_HUB_OFFLINE": "1",

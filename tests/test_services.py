@@ -13,20 +13,23 @@ from tasks import services
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ragroute.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ragroute.cli", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
 def own_env(tmp_path):
     """An environment with its own data dir and ports, apart from the session's services."""
     env = {k: v for k, v in os.environ.items() if k not in ("WEAVIATE_URL", "OPENAI_BASE_URL")}
-    env.update({
-        "RAGROUTE_DATA_DIR": str(tmp_path / "data"),
-        "RAGROUTE_WEAVIATE_HTTP_PORT": "28079",
-        "RAGROUTE_WEAVIATE_GRPC_PORT": "50260",
-        "RAGROUTE_LLM_PORT": "28011",
-    })
+    env.update(
+        {
+            "RAGROUTE_DATA_DIR": str(tmp_path / "data"),
+            "RAGROUTE_WEAVIATE_HTTP_PORT": "28079",
+            "RAGROUTE_WEAVIATE_GRPC_PORT": "50260",
+            "RAGROUTE_LLM_PORT": "28011",
+        }
+    )
     return env
 
 
@@ -77,15 +80,18 @@ def test_missing_binary_tells_how_to_get_it(tmp_path):
 
 
 def test_external_endpoints_are_not_started(tmp_path):
-    settings = Settings(weaviate_url="http://10.0.0.1:8080", openai_base_url="http://10.0.0.2:8000/v1",
-                        data_dir=tmp_path)
+    settings = Settings(
+        weaviate_url="http://10.0.0.1:8080", openai_base_url="http://10.0.0.2:8000/v1", data_dir=tmp_path
+    )
     assert services.managed_services(settings) == []
 
 
-@pytest.mark.parametrize("command", [[], ["services"], ["services", "up"], ["services", "down"],
-                                     ["services", "status"], ["check"]])
+@pytest.mark.parametrize(
+    "command", [[], ["services"], ["services", "up"], ["services", "down"], ["services", "status"], ["check"]]
+)
 def test_every_command_has_help(command):
-    result = subprocess.run([sys.executable, "-m", "ragroute.cli", *command, "--help"], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "ragroute.cli", *command, "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     assert "Usage" in result.stdout

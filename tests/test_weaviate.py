@@ -17,7 +17,9 @@ def _vector(i: int) -> list[float]:
 
 
 def _chunk(i: int, doc: str) -> ObjectToWrite:
-    text = f"chunk {i} of {doc}: " + ("the lighthouse keeper counts ships" if i % 2 else "bread rises overnight")
+    text = f"chunk {i} of {doc}: " + (
+        "the lighthouse keeper counts ships" if i % 2 else "bread rises overnight"
+    )
     return ObjectToWrite(
         uuid=generate_uuid5(f"{doc}:{i}"),
         properties={
@@ -55,7 +57,9 @@ def test_server_version_is_the_pinned_one(running_services):
 
 def test_collection_name_carries_the_embedding_model():
     assert collection_name("chunks", "all-MiniLM-L6-v2") == "Chunks_all_MiniLM_L6_v2"
-    assert collection_name("chunks", "text-embedding-3-small") != collection_name("chunks", "all-MiniLM-L6-v2")
+    assert collection_name("chunks", "text-embedding-3-small") != collection_name(
+        "chunks", "all-MiniLM-L6-v2"
+    )
 
 
 def test_batch_insert_with_deterministic_ids_is_idempotent(collection):
@@ -70,8 +74,9 @@ def test_batch_insert_with_deterministic_ids_is_idempotent(collection):
 
 def test_rejected_objects_are_reported(collection):
     good = _chunk(1, "doc-b")
-    bad = ObjectToWrite(uuid=generate_uuid5("bad"), properties={**good.properties, "page": "not a number"},
-                        vector=_vector(2))
+    bad = ObjectToWrite(
+        uuid=generate_uuid5("bad"), properties={**good.properties, "page": "not a number"}, vector=_vector(2)
+    )
     failed = write_objects(collection, [good, bad])
     assert [f.uuid for f in failed] == [bad.uuid]
     assert failed[0].message
@@ -81,12 +86,21 @@ def test_rejected_objects_are_reported(collection):
 def test_hybrid_and_bm25_queries_respect_filters(collection):
     write_objects(collection, [_chunk(i, doc) for doc in ("doc-a", "doc-b") for i in range(10)])
     only_b = Filter.by_property("doc_id").equal("doc-b")
-    bm25 = collection.query.bm25(query="lighthouse ships", filters=only_b, limit=3,
-                                 return_metadata=MetadataQuery(score=True))
+    bm25 = collection.query.bm25(
+        query="lighthouse ships", filters=only_b, limit=3, return_metadata=MetadataQuery(score=True)
+    )
     assert len(bm25.objects) == 3
-    assert all(o.properties["doc_id"] == "doc-b" and "lighthouse" in o.properties["text"] for o in bm25.objects)
-    hybrid = collection.query.hybrid(query="bread", vector=_vector(4), alpha=0.5, filters=only_b, limit=5,
-                                     return_metadata=MetadataQuery(score=True))
+    assert all(
+        o.properties["doc_id"] == "doc-b" and "lighthouse" in o.properties["text"] for o in bm25.objects
+    )
+    hybrid = collection.query.hybrid(
+        query="bread",
+        vector=_vector(4),
+        alpha=0.5,
+        filters=only_b,
+        limit=5,
+        return_metadata=MetadataQuery(score=True),
+    )
     assert 0 < len(hybrid.objects) <= 5
     assert all(o.properties["doc_id"] == "doc-b" for o in hybrid.objects)
     assert hybrid.objects[0].metadata.score >= hybrid.objects[-1].metadata.score

@@ -1,0 +1,24 @@
+"""Flow: bring a Weaviate collection up to date with a source folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, task
+
+from schemas.documents import IngestSummary
+from schemas.settings import get_settings
+from tasks.ingest import Progress, ingest
+
+ingest_task = task(ingest, name="ingest-folder")
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(path: str, collection: str | None = None, progress: Progress | None = None) -> IngestSummary:
+    summary = ingest_task(Path(path), get_settings(), collection, progress)
+    print(
+        f"ingest {summary.status}: {summary.documents_changed}/{summary.documents_seen} changed, "
+        f"{summary.chunks_written} chunks written, {summary.chunks_deleted} deleted, "
+        f"{summary.quarantined} quarantined in {summary.seconds:.1f}s"
+    )
+    return summary

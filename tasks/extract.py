@@ -1,0 +1,247 @@
+"""Extract text from one document: `unstructured` for text layers, tesseract OCR for pages without one.
+
+`extract_document` never returns a half-read document: it raises `BadDocument` with a reason a person can act
+on, and the caller quarantines the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from PIL import Image
+
+from schemas.documents import Element, ExtractedDocument
+from schemas.settings import Settings
+
+DOC_NAMESPACE = uuid.UUID("5b0f7c1e-4a3d-4c59-9d8e-2f7a1c6b9e10")
+
+# Extension -> kind. The file's content must agree with its extension (see `_check_content`).
+KINDS = {
+    ".pdf": "pdf",
+    ".png": "image", ".jpg": "image", ".jpeg": "image", ".tif": "image", ".tiff": "image",
+    ".docx": "docx", ".pptx": "pptx",
+    ".html": "html", ".htm": "html",
+    ".md": "markdown", ".markdown": "markdown",
+    ".txt": "text",
+    ".eml": "email",
+}  # fmt: skip
+TEXT_KINDS = {"html", "markdown", "text", "email"}
+# What libmagic may call each kind's content.
+MIME_PREFIXES = {
+    "pdf": ("application/pdf",),
+    "image": ("image/png", "image/jpeg", "image/tiff"),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml", "application/zip",
+             "application/octet-stream"),
+    "pptx": ("application/vnd.openxmlformats-officedocument.presentationml", "application/zip",
+             "application/octet-stream"),
+}  # fmt: skip
+
+
+class BadDocument(Exception):
+    """The file cannot be indexed; `reason` says why in words a person can act on."""
+
+    def __init__(self, reason: str, detail: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def doc_id_for(path: Path) -> str:
+    """A document's id is stable across edits: it is derived from its resolved path."""
+    return str(uuid.uuid5(DOC_NAMESPACE, str(path.resolve())))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_file(path: Path, settings: Settings) -> str:
+    """The document's kind, after the checks that need no parsing."""
+    kind = KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise BadDocument(
+            f"unsupported file type '{path.suffix or '(no extension)'}'",
+            f"supported: {', '.join(sorted(KINDS))}",
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise BadDocument("empty file (0 bytes)")
+    if size > settings.max_file_bytes:
+        raise BadDocument(
+            f"file too large: {size} bytes > limit {settings.max_file_bytes} (RAGROUTE_MAX_FILE_BYTES)"
+        )
+    _check_content(path, kind)
+    return kind
+
+
+def _check_content(path: Path, kind: str) -> None:
+    import magic
+
+    mime = magic.from_file(str(path), mime=True)
+    if kind in MIME_PREFIXES:
+        if not mime.startswith(MIME_PREFIXES[kind]):
+            raise BadDocument(f"content does not match extension {path.suffix}: the file is {mime}")
+    elif not mime.startswith(("text/", "message/", "application/json", "application/xml", "inode/x-empty")):
+        raise BadDocument(f"content does not match extension {path.suffix}: the file is {mime}")
+
+
+def ocr_image(image: Image.Image, languages: str) -> tuple[str, float | None]:
+    """OCR one page image with tesseract; returns its text (line by line) and the mean word confidence."""
+    import pytesseract
+
+    data = pytesseract.image_to_data(image, lang=languages, output_type=pytesseract.Output.DICT)
+    lines: dict[tuple[int, int, int], list[str]] = defaultdict(list)
+    confidences = []
+    for i, word in enumerate(data["text"]):
+        if word and word.strip():
+            lines[(data["block_num"][i], data["par_num"][i], data["line_num"][i])].append(word)
+            confidence = float(data["conf"][i])
+            if confidence >= 0:
+                confidences.append(confidence)
+    text = "\n".join(" ".join(words) for _, words in sorted(lines.items()))
+    return text, (sum(confidences) / len(confidences) if confidences else None)
+
+
+def _ocr_element(image: Image.Image, page: int, languages: str) -> Element | None:
+    text, confidence = ocr_image(image, languages)
+    if not text.strip():
+        return None
+    return Element(text=text, page=page, element_type="OCRText", ocr=True, ocr_confidence=confidence)
+
+
+def _unstructured_elements(elements) -> list[Element]:
+    return [
+        Element(text=el.text, page=el.metadata.page_number or 1, element_type=el.category)
+        for el in elements
+        if el.text and el.text.strip()
+    ]
+
+
+def _pdf_page_image(reader, path: Path, page_number: int) -> Image.Image:
+    """A scanned page at its native resolution when it is one embedded image, else rendered at 300 dpi."""
+    images = reader.pages[page_number - 1].images
+    if len(images) == 1:
+        return images[0].image
+    from pdf2image import convert_from_path
+
+    return convert_from_path(str(path), dpi=300, first_page=page_number, last_page=page_number)[0]
+
+
+def _extract_pdf(path: Path, settings: Settings) -> tuple[list[Element], int, int]:
+    import pypdf
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = pypdf.PdfReader(str(path))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise BadDocument("encrypted PDF: it needs a password")
+        page_count = len(reader.pages)
+    except BadDocument:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+        raise BadDocument("corrupt PDF: it cannot be parsed", f"{type(error).__name__}: {error}") from error
+    if reader.is_encrypted:
+        raise BadDocument("encrypted PDF: text extraction is not permitted")
+    if page_count == 0:
+        raise BadDocument("PDF has no pages")
+
+    from unstructured.partition.pdf import partition_pdf
+
+    try:
+        elements = _unstructured_elements(
+            partition_pdf(filename=str(path), strategy="fast", languages=settings.ocr_languages.split("+"))
+        )
+    except Exception as error:  # pdfminer raises many kinds of errors on damaged files
+        raise BadDocument(
+            "corrupt PDF: its text layer cannot be read", f"{type(error).__name__}: {error}"
+        ) from error
+    pages_with_text = {el.page for el in elements}
+    pages_ocr = 0
+    for page in range(1, page_count + 1):
+        if page in pages_with_text:
+            continue
+        ocr = _ocr_element(_pdf_page_image(reader, path, page), page, settings.ocr_languages)
+        pages_ocr += 1
+        if ocr:
+            elements.append(ocr)
+    elements.sort(key=lambda el: el.page)
+    return elements, page_count, pages_ocr
+
+
+def _extract_image(path: Path, settings: Settings) -> tuple[list[Element], int, int]:
+    try:
+        image = Image.open(path)
+        frames = getattr(image, "n_frames", 1)
+        elements = []
+        for frame in range(frames):
+            image.seek(frame)
+            element = _ocr_element(image.convert("RGB"), frame + 1, settings.ocr_languages)
+            if element:
+                elements.append(element)
+    except (OSError, SyntaxError) as error:
+        raise BadDocument("unreadable image", f"{type(error).__name__}: {error}") from error
+    return elements, frames, frames
+
+
+def _extract_with_unstructured(path: Path, kind: str, settings: Settings) -> tuple[list[Element], int, int]:
+    if kind in TEXT_KINDS and kind != "email":
+        raw = path.read_bytes()
+        if b"\x00" in raw:
+            raise BadDocument("text file contains NUL bytes: it is binary, not text")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadDocument(
+                f"text is not valid UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); "
+                "convert the file to UTF-8"
+            ) from error
+    from unstructured.partition.auto import partition
+
+    try:
+        elements = partition(filename=str(path), languages=settings.ocr_languages.split("+"), strategy="fast")
+    except Exception as error:  # each format's parser raises its own errors
+        raise BadDocument(f"cannot parse {kind} file", f"{type(error).__name__}: {error}") from error
+    result = _unstructured_elements(elements)
+    pages = max((el.page for el in result), default=1)
+    return result, pages, 0
+
+
+def extract_document(path: Path, settings: Settings) -> ExtractedDocument:
+    """Read one file into elements with page numbers; raises BadDocument for anything that cannot be indexed."""
+    started = time.perf_counter()
+    try:
+        kind = _check_file(path, settings)
+        sha256 = file_sha256(path)
+    except FileNotFoundError as error:
+        raise BadDocument("file disappeared before it could be read") from error
+    except PermissionError as error:
+        raise BadDocument("file is not readable (permission denied)") from error
+    try:
+        if kind == "pdf":
+            elements, pages, pages_ocr = _extract_pdf(path, settings)
+        elif kind == "image":
+            elements, pages, pages_ocr = _extract_image(path, settings)
+        else:
+            elements, pages, pages_ocr = _extract_with_unstructured(path, kind, settings)
+    except FileNotFoundError as error:
+        raise BadDocument("file disappeared while it was being read") from error
+    if not elements:
+        raise BadDocument("no text found" + (" (OCR read nothing)" if pages_ocr else ""))
+    return ExtractedDocument(
+        path=str(path),
+        doc_id=doc_id_for(path),
+        sha256=sha256,
+        kind=kind,
+        pages=pages,
+        pages_ocr=pages_ocr,
+        elements=elements,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,99 @@
+"""Validate chunks against the Great Expectations suite; failing chunks are quarantined, not indexed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from schemas.documents import Chunk, QuarantineRecord
+from schemas.quality import SUITE_NAME, chunk_expectations
+from schemas.settings import Settings
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    element_count: int
+    unexpected_count: int
+
+
+@dataclass
+class ValidationReport:
+    passed: list[Chunk]
+    quarantined: list[QuarantineRecord]
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+
+
+def non_alpha_ratio(text: str) -> float:
+    """Share of non-space characters that are not letters: high for OCR garbage and binary residue."""
+    visible = [c for c in text if not c.isspace()]
+    if not visible:
+        return 1.0
+    return sum(not c.isalpha() for c in visible) / len(visible)
+
+
+def chunk_frame(chunks: list[Chunk]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "chunk_id": [c.chunk_id for c in chunks],
+            "doc_id": [c.doc_id for c in chunks],
+            "text": [c.text for c in chunks],
+            "non_alpha_ratio": [non_alpha_ratio(c.text) for c in chunks],
+            "ocr_confidence": [c.ocr_confidence if c.ocr_confidence is not None else 100.0 for c in chunks],
+        }
+    )
+
+
+def _run_suite(frame: pd.DataFrame, settings: Settings):
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is imported: no analytics calls
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    batch = (
+        context.data_sources.add_pandas(name="chunks")
+        .add_dataframe_asset(name="chunks")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    suite = gx.ExpectationSuite(name=SUITE_NAME, expectations=chunk_expectations(settings))
+    return batch.validate(suite, result_format="COMPLETE")
+
+
+def validate_chunks(chunks: list[Chunk], settings: Settings) -> ValidationReport:
+    """Split chunks into those that meet every expectation and quarantine records for the rest."""
+    if not chunks:
+        return ValidationReport(passed=[], quarantined=[])
+    result = _run_suite(chunk_frame(chunks), settings)
+    failures: dict[int, list[str]] = {}
+    outcomes = []
+    for expectation_result in result.results:
+        config = expectation_result.expectation_config
+        column = config.kwargs.get("column")
+        unexpected = expectation_result.result.get("unexpected_index_list") or []
+        outcomes.append(
+            ExpectationOutcome(
+                expectation=config.type,
+                column=column,
+                success=bool(expectation_result.success),
+                element_count=int(expectation_result.result.get("element_count", len(chunks))),
+                unexpected_count=len(unexpected),
+            )
+        )
+        for index in unexpected:
+            failures.setdefault(int(index), []).append(f"{config.type}({column})")
+    passed = [chunk for i, chunk in enumerate(chunks) if i not in failures]
+    quarantined = [
+        QuarantineRecord(
+            path=chunks[i].source_path,
+            chunk_id=chunks[i].chunk_id,
+            stage="validate",
+            reason="chunk failed validation: " + ", ".join(reasons),
+            detail=chunks[i].text[:200],
+        )
+        for i, reasons in sorted(failures.items())
+    ]
+    return ValidationReport(passed=passed, quarantined=quarantined, outcomes=outcomes)

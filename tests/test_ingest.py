@@ -1,0 +1,162 @@
+"""Ingestion against real Weaviate, real tesseract and real DuckDB, on generated documents."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+from weaviate.classes.query import Filter
+
+from schemas.collection import collection_name
+from tasks.ingest import SourceUnavailable, ingest
+from tasks.vectorstore import connect
+from tests.corpus import bad_corpus, good_corpus
+
+
+def _objects(settings, base: str) -> dict[str, dict]:
+    """Every object in the collection: uuid -> properties."""
+    with connect(settings) as client:
+        collection = client.collections.use(collection_name(base, settings.embedding_model))
+        return {str(o.uuid): o.properties for o in collection.iterator()}
+
+
+def _manifest(settings, sql: str, params=()) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus")
+    return path, good_corpus(path)
+
+
+def test_mixed_folder_rerun_edit_delete(running_services, folder):
+    settings = running_services
+    root, topics = folder
+    first = ingest(root, settings, collection="Mixed")
+    assert first.status == "completed", first
+    assert first.documents_seen == len(topics) and first.documents_changed == len(topics)
+    assert first.quarantined == 0
+    assert first.pages_ocr == 2  # the scanned PDF page and the PNG
+    objects = _objects(settings, "Mixed")
+    assert len(objects) == first.chunks_written
+    by_file = {}
+    for props in objects.values():
+        by_file.setdefault(props["source_path"].rsplit("/", 1)[-1], []).append(props)
+    assert set(by_file) == set(topics)
+    for name, topic in topics.items():
+        text = " ".join(p["text"] for p in by_file[name])
+        assert f"{topic.upper()}-7" in text or f"{topic.upper()}—7" in text, (name, text[:200])
+    scan = by_file["scan.pdf"]
+    assert all(p["ocr"] for p in scan) and scan[0]["page"] == 1
+    assert not any(p["ocr"] for p in by_file["manual.pdf"])
+    assert {p["page"] for p in by_file["manual.pdf"]} == {1, 2}
+    ocr_confidence = _manifest(settings, "SELECT min(ocr_confidence) FROM chunks WHERE path LIKE '%scan.pdf'")
+    assert ocr_confidence[0][0] > 80
+
+    # Rerun on the unchanged folder: nothing extracted, embedded or written.
+    rerun = ingest(root, settings, collection="Mixed")
+    assert (rerun.documents_changed, rerun.chunks_written, rerun.chunks_deleted, rerun.pages) == (0, 0, 0, 0)
+    assert _objects(settings, "Mixed") == objects
+
+    # Edit one file: only its chunks change.
+    (root / "log.txt").write_text("The tiller was replaced. " * 400)
+    edited = ingest(root, settings, collection="Mixed")
+    assert edited.documents_changed == 1
+    after_edit = _objects(settings, "Mixed")
+    log_path = str((root / "log.txt").resolve())
+    old_log = {u for u, p in objects.items() if p["source_path"] == log_path}
+    new_log = {u for u, p in after_edit.items() if p["source_path"] == log_path}
+    assert not old_log & new_log and len(new_log) == 6  # 1,600 words in 300-word windows
+    assert {u: p for u, p in after_edit.items() if u not in new_log} == {
+        u: p for u, p in objects.items() if u not in old_log
+    }
+    assert edited.chunks_deleted == len(old_log)
+
+    # Delete one file: its chunks are gone from Weaviate and the manifest.
+    (root / "notes.md").unlink()
+    removed = ingest(root, settings, collection="Mixed")
+    assert removed.documents_deleted == 1
+    remaining = _objects(settings, "Mixed")
+    assert not any(p["source_path"].endswith("notes.md") for p in remaining.values())
+    assert _manifest(settings, "SELECT count(*) FROM chunks WHERE path LIKE '%notes.md'") == [(0,)]
+    assert _manifest(settings, "SELECT count(*) FROM documents WHERE path LIKE '%notes.md'") == [(0,)]
+
+
+def test_bad_files_are_quarantined_and_good_ones_land(running_services, tmp_path):
+    settings = running_services.model_copy(update={"max_file_bytes": 200_000})
+    topics = good_corpus(tmp_path / "docs")
+    expected = bad_corpus(tmp_path / "docs", settings.max_file_bytes)
+    summary = ingest(tmp_path / "docs", settings, collection="Bad")
+    assert summary.status == "completed_with_failures"
+    assert summary.documents_failed == len(expected)
+    reasons = dict(
+        _manifest(
+            settings,
+            "SELECT regexp_extract(path, '[^/]+$'), reason FROM quarantine WHERE run_id = ?",
+            [summary.run_id],
+        )
+    )
+    for name, fragment in expected.items():
+        assert fragment in reasons[name], (name, reasons.get(name))
+    indexed = {p["source_path"].rsplit("/", 1)[-1] for p in _objects(settings, "Bad").values()}
+    assert indexed == set(topics)
+    statuses = dict(
+        _manifest(
+            settings,
+            "SELECT regexp_extract(path, '[^/]+$'), status FROM documents WHERE collection = ?",
+            [collection_name("Bad", settings.embedding_model)],
+        )
+    )
+    assert {statuses[name] for name in expected} == {"quarantined"}
+    # Unchanged bad files are not processed (or quarantined) again.
+    again = ingest(tmp_path / "docs", settings, collection="Bad")
+    assert (again.documents_changed, again.quarantined) == (0, 0)
+
+
+def test_partial_scan_never_wipes_the_index(running_services, tmp_path):
+    settings = running_services
+    root = tmp_path / "docs"
+    root.mkdir()
+    for i in range(6):
+        (root / f"doc{i}.txt").write_text(f"Document number {i} talks about tides and harbours. " * 10)
+    assert ingest(root, settings, collection="Guard").chunks_written == 6
+    for i in range(1, 6):
+        (root / f"doc{i}.txt").unlink()
+    guarded = ingest(root, settings, collection="Guard")
+    assert guarded.documents_deleted == 0 and "partial-scan guard" in guarded.notes[0]
+    assert len(_objects(settings, "Guard")) == 6
+    shutil.rmtree(root)
+    with pytest.raises(SourceUnavailable):
+        ingest(root, settings, collection="Guard")
+    assert len(_objects(settings, "Guard")) == 6
+
+
+def test_garbage_chunks_fail_validation(running_services, tmp_path):
+    settings = running_services
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "fine.txt").write_text("Plain prose about ships and the sea, written for people to read. " * 5)
+    (root / "noise.txt").write_text("#$%^ 1234 @@!! ~~~ 99 && ** ;; 0x1f " * 20)
+    summary = ingest(root, settings, collection="Garbage")
+    rows = _manifest(
+        settings,
+        "SELECT path, stage, reason FROM quarantine WHERE run_id = ? ORDER BY stage",
+        [summary.run_id],
+    )
+    assert any(
+        path.endswith("noise.txt") and stage == "validate" and "non_alpha_ratio" in reason
+        for path, stage, reason in rows
+    )
+    indexed = _objects(settings, "Garbage")
+    assert [p["source_path"].rsplit("/", 1)[-1] for p in indexed.values()] == ["fine.txt"]
+    results = _manifest(
+        settings, "SELECT expectation, success FROM validation_results WHERE run_id = ?", [summary.run_id]
+    )
+    assert ("expect_column_values_to_be_between", False) in results
+    with connect(settings) as client:
+        collection = client.collections.use(collection_name("Garbage", settings.embedding_model))
+        hits = collection.query.bm25(query="ships", filters=Filter.by_property("ocr").equal(False), limit=3)
+    assert hits.objects
