@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from prefect import flow, task
 
-from schemas.settings import get_settings
+from schemas.settings import apply_library_environment, get_settings
 from tasks.health import ServiceCheck, check_services, record_check
+
+apply_library_environment()
 
 check_task = task(check_services, name="check-services", retries=2, retry_delay_seconds=5)
 record_task = task(record_check, name="record-check")

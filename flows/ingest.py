@@ -7,8 +7,10 @@ from pathlib import Path
 from prefect import flow, task
 
 from schemas.documents import IngestSummary
-from schemas.settings import get_settings
+from schemas.settings import apply_library_environment, get_settings
 from tasks.ingest import Progress, ingest
+
+apply_library_environment()
 
 ingest_task = task(ingest, name="ingest-folder")
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from schemas.settings import get_settings
+from schemas.settings import apply_library_environment, get_settings
 from tasks import services
 
 app = typer.Typer(
@@ -20,6 +20,12 @@ services_app = typer.Typer(
 )
 app.add_typer(services_app, name="services")
 console = Console(stderr=True)
+
+
+@app.callback()
+def main() -> None:
+    """ragroute: RAG vs long-context vs Self-Route, measured on your documents."""
+    apply_library_environment()
 
 
 def _fail(message: str) -> None:

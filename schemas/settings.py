@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     by_title_max_characters: int = 2000
     max_file_bytes: int = 50 * 1024 * 1024
     ingest_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
-    ingest_batch_documents: int = 16
+    ingest_batch_documents: int = 8
     # Deleting chunks of files missing from a scan is skipped when the scan saw fewer than this share of
     # the files known under the same root (a partial scan must never wipe an index).
     delete_guard_min_seen_ratio: float = 0.5
@@ -145,3 +145,24 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings; `get_settings.cache_clear()` re-reads the environment."""
     return Settings()
+
+
+# Libraries ragroute uses read these: keep them offline and quiet.
+LIBRARY_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "UNSTRUCTURED_DISABLE_NOTICE": "1",
+    "SCARF_NO_ANALYTICS": "true",
+    "DO_NOT_TRACK": "1",
+    # tesseract's OpenMP threads make one page several times slower on small machines; ragroute runs
+    # documents in parallel instead.
+    "OMP_THREAD_LIMIT": "1",
+}
+
+
+def apply_library_environment() -> None:
+    """Set the libraries' environment defaults (a value the user set wins)."""
+    for name, value in LIBRARY_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)

@@ -10,11 +10,12 @@ import hashlib
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from schemas.documents import Element, ExtractedDocument
+from schemas.documents import Element, ExtractedDocument, QuarantineRecord
 from schemas.settings import Settings
 
 DOC_NAMESPACE = uuid.UUID("5b0f7c1e-4a3d-4c59-9d8e-2f7a1c6b9e10")
@@ -93,11 +94,13 @@ def _check_content(path: Path, kind: str) -> None:
         raise BadDocument(f"content does not match extension {path.suffix}: the file is {mime}")
 
 
-def ocr_image(image: Image.Image, languages: str) -> tuple[str, float | None]:
-    """OCR one page image with tesseract; returns its text (line by line) and the mean word confidence."""
+def ocr_image(image: Image.Image | Path, languages: str) -> tuple[str, float | None]:
+    """OCR one page (an image, or an image file read by tesseract itself); returns its text, line by line,
+    and the mean word confidence."""
     import pytesseract
 
-    data = pytesseract.image_to_data(image, lang=languages, output_type=pytesseract.Output.DICT)
+    source = str(image) if isinstance(image, Path) else image
+    data = pytesseract.image_to_data(source, lang=languages, output_type=pytesseract.Output.DICT)
     lines: dict[tuple[int, int, int], list[str]] = defaultdict(list)
     confidences = []
     for i, word in enumerate(data["text"]):
@@ -110,7 +113,7 @@ def ocr_image(image: Image.Image, languages: str) -> tuple[str, float | None]:
     return text, (sum(confidences) / len(confidences) if confidences else None)
 
 
-def _ocr_element(image: Image.Image, page: int, languages: str) -> Element | None:
+def _ocr_element(image: Image.Image | Path, page: int, languages: str) -> Element | None:
     text, confidence = ocr_image(image, languages)
     if not text.strip():
         return None
@@ -178,14 +181,19 @@ def _extract_pdf(path: Path, settings: Settings) -> tuple[list[Element], int, in
 
 def _extract_image(path: Path, settings: Settings) -> tuple[list[Element], int, int]:
     try:
-        image = Image.open(path)
-        frames = getattr(image, "n_frames", 1)
-        elements = []
-        for frame in range(frames):
-            image.seek(frame)
-            element = _ocr_element(image.convert("RGB"), frame + 1, settings.ocr_languages)
-            if element:
-                elements.append(element)
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
+            if frames == 1:  # tesseract reads the file itself: no re-encoding
+                element = _ocr_element(path, 1, settings.ocr_languages)
+                return ([element] if element else []), 1, 1
+            elements = []
+            for frame in range(frames):
+                image.seek(frame)
+                element = _ocr_element(image.convert("RGB"), frame + 1, settings.ocr_languages)
+                if element:
+                    elements.append(element)
     except (OSError, SyntaxError) as error:
         raise BadDocument("unreadable image", f"{type(error).__name__}: {error}") from error
     return elements, frames, frames
@@ -245,3 +253,38 @@ def extract_document(path: Path, settings: Settings) -> ExtractedDocument:
         elements=elements,
         seconds=time.perf_counter() - started,
     )
+
+
+@dataclass
+class Outcome:
+    """What happened to one changed file during extraction (it crosses process boundaries)."""
+
+    path: Path
+    sha256: str
+    document: ExtractedDocument | None = None
+    problem: QuarantineRecord | None = None
+
+
+def extract_outcome(path: Path, sha256: str, settings: Settings) -> Outcome:
+    """Extract one file; any failure becomes a quarantine record instead of an exception."""
+    try:
+        return Outcome(path=path, sha256=sha256, document=extract_document(path, settings))
+    except BadDocument as error:
+        return Outcome(
+            path=path,
+            sha256=sha256,
+            problem=QuarantineRecord(
+                path=str(path), stage="extract", reason=error.reason, detail=error.detail
+            ),
+        )
+    except Exception as error:  # a parser bug must not stop the batch
+        return Outcome(
+            path=path,
+            sha256=sha256,
+            problem=QuarantineRecord(
+                path=str(path),
+                stage="extract",
+                reason=f"extraction failed: {type(error).__name__}",
+                detail=str(error)[:500],
+            ),
+        )

@@ -7,6 +7,7 @@ when rerun. Chunks of an older version of a document are deleted after the new o
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import time
@@ -14,17 +15,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
 from weaviate.classes.query import Filter
 
 from schemas.collection import collection_name
-from schemas.documents import Chunk, ExtractedDocument, IngestSummary, QuarantineRecord
+from schemas.documents import Chunk, IngestSummary, QuarantineRecord
 from schemas.settings import Settings
 from tasks.chunk import chunk_document, config_signature
 from tasks.embed import embed_texts
-from tasks.extract import BadDocument, doc_id_for, extract_document, file_sha256
+from tasks.extract import Outcome, doc_id_for, extract_outcome, file_sha256
 from tasks.validate import validate_chunks
 from tasks.vectorstore import ObjectToWrite, connect, delete_where, ensure_chunk_collection, write_objects
 from warehouse import manifest
@@ -41,16 +43,6 @@ class SourceUnavailable(RuntimeError):
 class ScannedFile:
     path: Path
     sha256: str
-
-
-@dataclass
-class Outcome:
-    """What happened to one changed file during extraction."""
-
-    path: Path
-    sha256: str
-    document: ExtractedDocument | None = None
-    problem: QuarantineRecord | None = None
 
 
 def scan(root: Path) -> tuple[list[ScannedFile], list[QuarantineRecord]]:
@@ -100,41 +92,28 @@ def document_hash(content_sha256: str, signature: str) -> str:
     return hashlib.sha256(f"{content_sha256}|{signature}".encode()).hexdigest()[:32]
 
 
-def _extract(path: Path, sha256: str, settings: Settings) -> Outcome:
-    try:
-        return Outcome(path=path, sha256=sha256, document=extract_document(path, settings))
-    except BadDocument as error:
-        return Outcome(
-            path=path,
-            sha256=sha256,
-            problem=QuarantineRecord(
-                path=str(path), stage="extract", reason=error.reason, detail=error.detail
-            ),
-        )
-    except Exception as error:  # a parser bug must not stop the batch
-        return Outcome(
-            path=path,
-            sha256=sha256,
-            problem=QuarantineRecord(
-                path=str(path),
-                stage="extract",
-                reason=f"extraction failed: {type(error).__name__}",
-                detail=str(error)[:500],
-            ),
-        )
+@lru_cache(maxsize=1)
+def _extraction_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for extraction, started once per process and reused by later runs."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    atexit.register(pool.shutdown, wait=False, cancel_futures=True)
+    return pool
 
 
 def _extract_all(changed: list[ScannedFile], settings: Settings) -> Iterator[Outcome]:
-    """Extract changed files, across processes when there is more than one."""
+    """Extract changed files, across worker processes when there is more than one."""
     if len(changed) <= 1 or settings.ingest_workers <= 1:
         for item in changed:
-            yield _extract(item.path, item.sha256, settings)
+            yield extract_outcome(item.path, item.sha256, settings)
         return
-    workers = min(settings.ingest_workers, len(changed))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_extract, item.path, item.sha256, settings) for item in changed]
+    pool = _extraction_pool(settings.ingest_workers)
+    futures = [pool.submit(extract_outcome, item.path, item.sha256, settings) for item in changed]
+    try:
         for future in as_completed(futures):
             yield future.result()
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 class Ingestion:
@@ -203,6 +182,7 @@ class Ingestion:
         )
 
     def _index_batch(self, outcomes: list[Outcome]) -> None:
+        """Chunk, validate and embed a batch of extracted files, write them in one Weaviate batch, record each."""
         chunks_by_path: dict[Path, list[Chunk]] = {}
         for outcome in outcomes:
             if outcome.document:
@@ -213,51 +193,47 @@ class Ingestion:
         report = validate_chunks([c for chunks in chunks_by_path.values() for c in chunks], self.settings)
         manifest.add_validation_results(self.con, self.summary.run_id, report.outcomes)
         self._quarantine(report.quarantined)
+        vectors = embed_texts([c.text for c in report.passed], self.settings)
+        failed = write_objects(self.weaviate, map(self._to_object, report.passed, vectors))
+        failed_by_id = {f.uuid: f for f in failed}
         passed_ids = {c.chunk_id for c in report.passed}
-        vectors = dict(
-            zip(
-                [c.chunk_id for c in report.passed],
-                embed_texts([c.text for c in report.passed], self.settings),
-                strict=True,
-            )
-        )
         for outcome in outcomes:
             if outcome.document is None:
-                self._quarantine([outcome.problem])
-                self.summary.documents_failed += 1
-                self._store(outcome, status="quarantined", chunks=[])
+                self._fail(outcome, [outcome.problem])
                 continue
             chunks = [c for c in chunks_by_path[outcome.path] if c.chunk_id in passed_ids]
+            rejected = [failed_by_id[c.chunk_id] for c in chunks if c.chunk_id in failed_by_id]
             if not chunks:
-                self._quarantine(
+                self._fail(
+                    outcome,
                     [
                         QuarantineRecord(
                             path=str(outcome.path), stage="validate", reason="no chunk passed validation"
                         )
-                    ]
+                    ],
                 )
-                self.summary.documents_failed += 1
-                self._store(outcome, status="quarantined", chunks=[])
-                continue
-            failed = write_objects(self.weaviate, [self._to_object(c, vectors[c.chunk_id]) for c in chunks])
-            if failed:
-                self._quarantine(
-                    [
-                        QuarantineRecord(
-                            path=str(outcome.path),
-                            chunk_id=f.uuid,
-                            stage="index",
-                            reason="Weaviate rejected the chunk",
-                            detail=f.message,
-                        )
-                        for f in failed
-                    ]
-                )
-                self.summary.documents_failed += 1
-                self._store(outcome, status="error", chunks=[], replace_index=False)
-                continue
-            self.summary.chunks_written += len(chunks)
-            self._store(outcome, status="indexed", chunks=chunks)
+            elif rejected:
+                records = [
+                    QuarantineRecord(
+                        path=str(outcome.path),
+                        chunk_id=f.uuid,
+                        stage="index",
+                        reason="Weaviate rejected the chunk",
+                        detail=f.message,
+                    )
+                    for f in rejected
+                ]
+                self._fail(outcome, records, status="error")
+            else:
+                self.summary.chunks_written += len(chunks)
+                self._store(outcome, status="indexed", chunks=chunks)
+
+    def _fail(self, outcome: Outcome, records: list[QuarantineRecord], status: str = "quarantined") -> None:
+        """Record a file that was not indexed. A bad file's older chunks go; after a failed write ('error'),
+        the older version stays searchable and the file is retried on the next run."""
+        self._quarantine(records)
+        self.summary.documents_failed += 1
+        self._store(outcome, status=status, chunks=[], replace_index=status == "quarantined")
 
     def _to_object(self, chunk: Chunk, vector: list[float]) -> ObjectToWrite:
         return ObjectToWrite(

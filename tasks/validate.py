@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pandas as pd
 
 from schemas.documents import Chunk, QuarantineRecord
 from schemas.quality import SUITE_NAME, chunk_expectations
-from schemas.settings import Settings
+from schemas.settings import Settings, apply_library_environment
 
 
 @dataclass
@@ -48,17 +48,26 @@ def chunk_frame(chunks: list[Chunk]) -> pd.DataFrame:
     )
 
 
-def _run_suite(frame: pd.DataFrame, settings: Settings):
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is imported: no analytics calls
+@lru_cache(maxsize=1)
+def _chunk_batch_definition():
+    """An ephemeral GX context with a pandas data source for chunk frames (built once per process)."""
+    apply_library_environment()  # before GX is imported: no analytics calls
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
-    batch = (
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return (
         context.data_sources.add_pandas(name="chunks")
         .add_dataframe_asset(name="chunks")
         .add_batch_definition_whole_dataframe("all")
-        .get_batch(batch_parameters={"dataframe": frame})
     )
+
+
+def _run_suite(frame: pd.DataFrame, settings: Settings):
+    import great_expectations as gx
+
+    batch = _chunk_batch_definition().get_batch(batch_parameters={"dataframe": frame})
     suite = gx.ExpectationSuite(name=SUITE_NAME, expectations=chunk_expectations(settings))
     return batch.validate(suite, result_format="COMPLETE")
 

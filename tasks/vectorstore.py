@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import weaviate
+from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter
 from weaviate.collections import Collection
@@ -65,14 +66,18 @@ class FailedWrite:
 def write_objects(
     collection: Collection, objects: Iterable[ObjectToWrite], batch_size: int = 200
 ) -> list[FailedWrite]:
-    """Upsert objects under their deterministic uuids; returns every object the server rejected."""
-    with collection.batch.fixed_size(batch_size=batch_size, concurrent_requests=2) as batch:
-        for obj in objects:
-            batch.add_object(properties=obj.properties, uuid=obj.uuid, vector=obj.vector)
-    return [
-        FailedWrite(uuid=str(failed.original_uuid or failed.object_.uuid), message=failed.message)
-        for failed in collection.batch.failed_objects
-    ]
+    """Upsert objects under their deterministic uuids in gRPC batches; returns every object the server
+    rejected (failed objects are reported, never raised)."""
+    pending, failed = list(objects), []
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start : start + batch_size]
+        result = collection.data.insert_many(
+            [DataObject(properties=obj.properties, uuid=obj.uuid, vector=obj.vector) for obj in batch]
+        )
+        failed.extend(
+            FailedWrite(uuid=batch[i].uuid, message=error.message) for i, error in result.errors.items()
+        )
+    return failed
 
 
 def delete_where(collection: Collection, where: Filter) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.settings import Settings, get_settings
+from schemas.settings import Settings, apply_library_environment, get_settings
 from tasks import services
 
 # Tests keep their state apart from a user's `.ragroute` and use ports of their own, so they can run while
@@ -24,11 +24,9 @@ os.environ.update(
         # Small enough that deleting a few hundred objects needs several calls.
         "RAGROUTE_WEAVIATE_QUERY_MAXIMUM_RESULTS": "100",
         "PREFECT_HOME": str(TEST_DATA_DIR / "prefect"),
-        "GX_ANALYTICS_ENABLED": "false",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
     }
 )
+apply_library_environment()
 get_settings.cache_clear()
 
 

@@ -86,7 +86,7 @@ def test_mixed_folder_rerun_edit_delete(running_services, folder):
 
 
 def test_bad_files_are_quarantined_and_good_ones_land(running_services, tmp_path):
-    settings = running_services.model_copy(update={"max_file_bytes": 200_000})
+    settings = running_services.model_copy(update={"max_file_bytes": 1_000_000})
     topics = good_corpus(tmp_path / "docs")
     expected = bad_corpus(tmp_path / "docs", settings.max_file_bytes)
     summary = ingest(tmp_path / "docs", settings, collection="Bad")
