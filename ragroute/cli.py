@@ -137,6 +137,116 @@ def ingest_command(
         )
 
 
+def _progress_bar(label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    )
+
+
+@app.command("eval")
+def eval_command(
+    dataset: str = typer.Option(
+        ..., "--dataset", help="`mini`, a LongBench/∞Bench task name, or a .jsonl path."
+    ),
+    methods: str = typer.Option(
+        "lc,rag,self_route", "--methods", help="Comma list of lc, rag, rag_reorder, self_route."
+    ),
+    k: str = typer.Option("5", "--k", help="Top-k chunks; a comma list (1,3,5,10) runs a k sweep."),
+    retriever: str = typer.Option("hybrid", "--retriever", help="dense, bm25 or hybrid."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model name sent to the endpoint (default: settings)."
+    ),
+    run_id: str | None = typer.Option(None, "--run-id", help="Resume this run: answer only what is missing."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N examples."),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
+) -> None:
+    """Compare RAG, long context and Self-Route on a data set; results go to DuckDB."""
+    from flows.evaluate import evaluate_flow
+    from tasks.datasets import DatasetUnavailable
+    from tasks.evaluate import EvalConfig
+
+    try:
+        config = EvalConfig(
+            dataset=dataset,
+            methods=[m.strip() for m in methods.split(",") if m.strip()],
+            ks=[int(v) for v in k.split(",")],
+            retriever=retriever,
+            model=model,
+            run_id=run_id,
+            limit=limit,
+        )
+        config.validate()
+    except ValueError as error:
+        _fail(str(error))
+    with _progress_bar("eval") as bar:
+        task_id = bar.add_task("loading", total=None)
+
+        def show(message: str, done: int, total: int) -> None:
+            bar.update(task_id, description=message, completed=done, total=total)
+
+        try:
+            summary = evaluate_flow(config, show)
+        except DatasetUnavailable as error:
+            _fail(str(error))
+    table = Table("method", "k", "n", "score", "prompt tok", "compl tok", "$", "tok % of LC", "answerable %")
+    for row in summary.methods:
+        table.add_row(
+            row["method"],
+            str(row["k"]),
+            str(row["n"]),
+            f"{row['score']:.2f}",
+            str(row["prompt_tokens"]),
+            str(row["completion_tokens"]),
+            f"{row['cost_usd'] or 0:.4f}",
+            "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}",
+            "-" if row["answerable_pct"] is None else f"{row['answerable_pct']:.1f}",
+        )
+    Console(stderr=True).print(table)
+    console.print(
+        f"run {summary.run_id}: {summary.status}, {summary.llm_calls} LLM calls, "
+        f"{summary.cached_calls} cached, {summary.errors} errors"
+    )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "run_id": summary.run_id,
+                    "status": summary.status,
+                    "llm_calls": summary.llm_calls,
+                    "cached_calls": summary.cached_calls,
+                    "errors": summary.errors,
+                    "methods": summary.methods,
+                }
+            )
+        )
+
+
+@app.command("score")
+def score_command(
+    file: Path = typer.Argument(..., help="JSONL with `pred`, `answers` (and `all_classes`/`options`)."),
+    task: str = typer.Option(..., "--task", help="LongBench English task, infbench_en_qa or infbench_en_mc."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score predictions made elsewhere, exactly as the official benchmark code does."""
+    from tasks.scoring import score_file
+
+    try:
+        result = score_file(task, file)
+    except (ValueError, OSError) as error:
+        _fail(str(error))
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        console.print(f"{result['task']}: {result['score']:.2f} over {result['n']} records")
+
+
 @app.command("check")
 def check() -> None:
     """Run the `health` flow: Weaviate version, one LLM completion, a row in DuckDB."""

@@ -36,3 +36,22 @@ def chunk_collection_config(name: str) -> dict:
         ),
         "inverted_index_config": Configure.inverted_index(index_null_state=True),
     }
+
+
+CONTEXT_PROPERTIES = [
+    Property(name="text", data_type=DataType.TEXT),
+    # Identifies one benchmark context under one chunking: sha256 of (context, chunk size).
+    Property(name="context_key", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
+    Property(name="chunk_index", data_type=DataType.INT),
+]
+
+
+def context_collection_config(name: str) -> dict:
+    """Keyword arguments for `client.collections.create` for the benchmark-context collection."""
+    return {
+        "name": name,
+        "properties": CONTEXT_PROPERTIES,
+        "vector_config": Configure.Vectors.self_provided(
+            vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+        ),
+    }

@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     llm_context_tokens: int = 8192
     llm_threads: int = 2
     llm_start_timeout_s: float = 120.0
+    # Evaluation calls: parallel requests, attempts per request (429/5xx/timeouts), seconds per request.
+    llm_concurrency: int = 4
+    llm_max_attempts: int = 6
+    llm_timeout_s: float = 300.0
+    # Ask for logprobs (the decline probability of Self-Route); turn off for endpoints that reject them.
+    llm_logprobs: bool = True
+
+    # Evaluation.
+    eval_chunk_words: int = 300
+    eval_top_k: int = 5
+    eval_retriever: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    eval_hybrid_alpha: float = 0.5
+    eval_collection: str = "EvalContexts"
+    price_table: Path = PROJECT_ROOT / "schemas" / "prices.yaml"
 
     # Embeddings: the local MiniLM, or an OpenAI-compatible embeddings endpoint when `embedding_base_url` is set.
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -159,6 +173,8 @@ LIBRARY_ENVIRONMENT = {
     # tesseract's OpenMP threads make one page several times slower on small machines; ragroute runs
     # documents in parallel instead.
     "OMP_THREAD_LIMIT": "1",
+    # Without PREFECT_API_URL each flow run starts a temporary Prefect server; give it time on a busy machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 

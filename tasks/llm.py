@@ -1,8 +1,25 @@
-"""The OpenAI-compatible LLM endpoint: the local llama.cpp server, OpenAI, or vLLM, all through `openai`."""
+"""The OpenAI-compatible LLM endpoint: the local llama.cpp server, OpenAI, or vLLM, all through `openai`.
+
+`LLM.complete` adds what an evaluation needs around one chat completion: bounded concurrency, retries with
+backoff on 429/5xx/timeouts (honouring Retry-After), temperature 0, a persistent response cache, token usage
+(counted with the tokenizer and flagged when the endpoint reports none) and the probability that the answer
+starts with "unanswerable" when the endpoint returns logprobs.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import math
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
 from openai import AsyncOpenAI
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from schemas.settings import Settings
 
@@ -15,3 +32,179 @@ def async_client(settings: Settings, max_retries: int = 2, timeout_s: float = 12
         max_retries=max_retries,
         timeout=timeout_s,
     )
+
+
+class MalformedResponse(Exception):
+    """The endpoint answered 200 with something that is not a usable chat completion."""
+
+
+@dataclass
+class Completion:
+    text: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_estimated: bool = False
+    cached: bool = False
+    latency_ms: float = 0.0
+    decline_prob: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class CallCounter:
+    requests: int = 0  # HTTP requests actually sent, retries included
+    cached: int = 0
+    failed: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class ResponseCache:
+    """Successful completions, keyed on (endpoint, model, messages, parameters); errors are never stored."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+
+    @staticmethod
+    def key(endpoint: str, model: str, messages: list[dict], parameters: dict) -> str:
+        payload = json.dumps([endpoint, model, messages, parameters], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def get(self, key: str) -> dict | None:
+        row = self._db.execute("SELECT body FROM responses WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, body: dict) -> None:
+        self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", [key, json.dumps(body)])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, openai.APIStatusError):
+        return error.status_code == 429 or error.status_code >= 500
+    return isinstance(error, openai.APITimeoutError | openai.APIConnectionError | MalformedResponse)
+
+
+def _retry_after_s(error: BaseException) -> float | None:
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def decline_probability(logprobs) -> float | None:
+    """Probability mass of first tokens that begin the word "unanswerable" (from the top logprobs)."""
+    if not logprobs or not logprobs.content:
+        return None
+    first = logprobs.content[0]
+    candidates = first.top_logprobs or [first]
+    mass = 0.0
+    for candidate in candidates:
+        token = candidate.token.strip().strip("\"'“”").lower()
+        if token and "unanswerable".startswith(token) and len(token) >= 2:
+            mass += math.exp(candidate.logprob)
+    return min(mass, 1.0)
+
+
+class LLM:
+    """Chat completions for one endpoint and model, with concurrency, retries, cache and accounting."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: str | None = None,
+        concurrency: int | None = None,
+        max_attempts: int | None = None,
+        count_tokens=None,
+    ):
+        self.settings = settings
+        self.model = model or settings.llm_model
+        self.endpoint = settings.llm_base_url
+        self.client = async_client(settings, max_retries=0, timeout_s=settings.llm_timeout_s)
+        self.cache = ResponseCache(settings.data_dir / "llm_cache.sqlite")
+        self.semaphore = asyncio.Semaphore(concurrency or settings.llm_concurrency)
+        self.max_attempts = max_attempts or settings.llm_max_attempts
+        self.count_tokens = count_tokens
+        self.counter = CallCounter()
+
+    async def aclose(self) -> None:
+        await self.client.close()
+        self.cache.close()
+
+    async def complete(self, prompt: str, max_tokens: int, want_logprobs: bool = False) -> Completion:
+        messages = [{"role": "user", "content": prompt}]
+        parameters = {"temperature": 0, "max_tokens": max_tokens}
+        if want_logprobs and self.settings.llm_logprobs:
+            parameters |= {"logprobs": True, "top_logprobs": 5}
+        key = ResponseCache.key(self.endpoint, self.model, messages, parameters)
+        if (body := self.cache.get(key)) is not None:
+            self.counter.cached += 1
+            return Completion(**body, cached=True)
+        started = time.perf_counter()
+        try:
+            async with self.semaphore:
+                response = await self._create_with_retries(messages, parameters)
+        except Exception as error:  # recorded as a row, never raised: the run goes on
+            self.counter.failed += 1
+            return Completion(
+                text=None,
+                error=f"{type(error).__name__}: {error}"[:500],
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        completion = self._completion(prompt, response, (time.perf_counter() - started) * 1000)
+        self.counter.latencies_ms.append(completion.latency_ms)
+        self.cache.put(key, {k: v for k, v in completion.__dict__.items() if k not in ("cached", "error")})
+        return completion
+
+    async def _create_with_retries(self, messages: list[dict], parameters: dict):
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                self.counter.requests += 1
+                response = await self.client.chat.completions.create(
+                    model=self.model, messages=messages, **parameters
+                )
+                if not response.choices or response.choices[0].message is None:
+                    raise MalformedResponse("the response has no choices")
+                return response
+        raise AssertionError("unreachable")
+
+    def _wait(self, retry_state) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = _retry_after_s(error) if error else None
+        backoff = wait_exponential_jitter(initial=0.5, max=30)(retry_state)
+        return min(retry_after, 60.0) if retry_after is not None else backoff
+
+    def _completion(self, prompt: str, response, latency_ms: float) -> Completion:
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        usage = response.usage
+        if usage and usage.prompt_tokens:
+            prompt_tokens, completion_tokens, estimated = usage.prompt_tokens, usage.completion_tokens, False
+        else:
+            prompt_tokens = self.count_tokens(prompt) if self.count_tokens else len(prompt.split())
+            completion_tokens = self.count_tokens(text) if self.count_tokens else len(text.split())
+            estimated = True
+        return Completion(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            tokens_estimated=estimated,
+            latency_ms=latency_ms,
+            decline_prob=decline_probability(getattr(choice, "logprobs", None)),
+        )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 
 import duckdb
 import pytest
@@ -160,3 +163,39 @@ def test_garbage_chunks_fail_validation(running_services, tmp_path):
         collection = client.collections.use(collection_name("Garbage", settings.embedding_model))
         hits = collection.query.bm25(query="ships", filters=Filter.by_property("ocr").equal(False), limit=3)
     assert hits.objects
+
+
+def test_cli_prints_a_json_summary_last(running_services, tmp_path):
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "a.txt").write_text("Tides rise and fall twice a day along this coast. " * 20)
+    result = subprocess.run(
+        [sys.executable, "-m", "ragroute.cli", "ingest", str(root), "--collection", "Cli", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {
+        "documents_seen",
+        "documents_changed",
+        "pages",
+        "pages_ocr",
+        "chunks_written",
+        "chunks_deleted",
+        "quarantined",
+        "seconds",
+    } <= set(summary)
+    assert (summary["documents_seen"], summary["documents_changed"], summary["chunks_written"]) == (1, 1, 1)
+
+
+def test_missing_source_is_a_clear_cli_error(running_services, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ragroute.cli", "ingest", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr

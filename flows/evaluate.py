@@ -1,0 +1,43 @@
+"""Flow: evaluate RAG, long context and Self-Route on one data set and store everything in DuckDB."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from schemas.settings import apply_library_environment, get_settings
+from tasks.datasets import load_dataset
+from tasks.evaluate import EvalConfig, EvalSummary, Progress, evaluate
+from warehouse import manifest
+from warehouse.db import connect as connect_warehouse
+
+apply_library_environment()
+
+
+@task(name="load-dataset", cache_policy=NO_CACHE)
+def load_task(dataset: str, limit: int | None):
+    settings = get_settings()
+    loaded = load_dataset(dataset, settings, limit)
+    if loaded.problems:
+        with connect_warehouse(settings.warehouse_path) as con:
+            manifest.add_quarantine(con, f"dataset:{loaded.name}", loaded.problems)
+        print(
+            f"{len(loaded.problems)} malformed record(s) in {loaded.source} skipped (see the quarantine table)"
+        )
+    return loaded
+
+
+evaluate_task = task(evaluate, name="evaluate-methods", cache_policy=NO_CACHE)
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(config: EvalConfig, progress: Progress | None = None) -> EvalSummary:
+    loaded = load_task(config.dataset, config.limit)
+    if not loaded.examples:
+        raise ValueError(f"{loaded.source} has no benchmark examples (corpus QA sets need `ragroute ask`)")
+    summary = evaluate_task(loaded.examples, config, get_settings(), progress)
+    print(
+        f"evaluation {summary.status}: run {summary.run_id}, {summary.llm_calls} LLM calls, "
+        f"{summary.cached_calls} cached, {summary.errors} errors"
+    )
+    return summary

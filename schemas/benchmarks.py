@@ -1,0 +1,130 @@
+"""Benchmark data contracts: examples, the per-dataset prompts and generation lengths.
+
+Prompts and max new tokens follow LongBench v1's `dataset2prompt.json` / `dataset2maxlen.json` (typos
+included) and ∞Bench's templates. Self-Route's first step adds the paper's clause (arXiv 2407.16833, App. C).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+UNANSWERABLE_CLAUSE = (
+    "If the question cannot be answered based on the information in the article, write “unanswerable”."
+)
+
+
+class Example(BaseModel):
+    """One benchmark question over one long context (LongBench's fields, ∞Bench's mapped onto them)."""
+
+    id: str = Field(alias="_id")
+    dataset: str
+    input: str
+    context: str
+    answers: list[str]
+    all_classes: list[str] | None = None
+    options: list[str] | None = None
+    length: int | None = None
+    language: str = "en"
+    # Sentences of the context that hold the answer, where known (the mini benchmark plants them).
+    evidence: list[str] = Field(default_factory=list)
+    kind: str | None = None  # mini benchmark: answerable | multi_hop | unanswerable
+
+    model_config = {"populate_by_name": True}
+
+
+class CorpusQuestion(BaseModel):
+    """A question over an ingested collection (a corpus QA set line)."""
+
+    id: str
+    question: str
+    answers: list[str]
+    gold_doc_ids: list[str] = Field(default_factory=list)
+
+
+_MULTI_DOC = (
+    "Answer the question based on the given passages. Only give me the answer and do not output any other "
+    "words.\n\nThe following are given passages.\n{context}\n\nAnswer the question based on the given passages. "
+    "Only give me the answer and do not output any other words.\n\nQuestion: {input}\nAnswer:"
+)
+
+LONG_BENCH_PROMPTS: dict[str, str] = {
+    "narrativeqa": (
+        "You are given a story, which can be either a novel or a movie script, and a question. Answer the "
+        "question asconcisely as you can, using a single phrase if possible. Do not provide any explanation.\n\n"
+        "Story: {context}\n\nNow, answer the question based on the story asconcisely as you can, using a single "
+        "phrase if possible. Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:"
+    ),
+    "qasper": (
+        "You are given a scientific article and a question. Answer the question as concisely as you can, using "
+        "a single phrase or sentence if possible. If the question cannot be answered based on the information in "
+        'the article, write "unanswerable". If the question is a yes/no question, answer "yes", "no", or '
+        '"unanswerable". Do not provide any explanation.\n\nArticle: {context}\n\n Answer the question based on '
+        "the above article as concisely as you can, using a single phrase or sentence if possible. If the "
+        'question cannot be answered based on the information in the article, write "unanswerable". If the '
+        'question is a yes/no question, answer "yes", "no", or "unanswerable". Do not provide any explanation.'
+        "\n\nQuestion: {input}\n\nAnswer:"
+    ),
+    "multifieldqa_en": (
+        "Read the following text and answer briefly.\n\n{context}\n\nNow, answer the following question based "
+        "on the above text, only give me the answer and do not output any other words.\n\nQuestion: {input}\n"
+        "Answer:"
+    ),
+    "hotpotqa": _MULTI_DOC,
+    "2wikimqa": _MULTI_DOC,
+    "musique": _MULTI_DOC,
+    "qmsum": (
+        "You are given a meeting transcript and a query containing a question or instruction. Answer the query "
+        "in one or more sentences.\n\nTranscript:\n{context}\n\nNow, answer the query based on the above meeting "
+        "transcript in one or more sentences.\n\nQuery: {input}\nAnswer:"
+    ),
+    "infbench_en_qa": (
+        "Read the book and answer the question. Be very concise in your answer.\n\n{context}\n\n"
+        "Question: {input}\nAnswer:"
+    ),
+    "infbench_en_mc": (
+        "Read the book and answer the question.\n\n{context}\n\nQuestion: {input}\n{options}\n\n"
+        "The letter of the correct answer is"
+    ),
+    # ragroute's own benchmark: a Qasper-like prompt, where "unanswerable" is a legitimate answer.
+    "mini": (
+        "You are given a report and a question. Answer the question as concisely as you can, using a single "
+        "phrase if possible. If the question cannot be answered based on the information in the report, write "
+        '"unanswerable". Do not provide any explanation.\n\nReport: {context}\n\nQuestion: {input}\n\nAnswer:'
+    ),
+}
+
+MAX_NEW_TOKENS: dict[str, int] = {
+    "narrativeqa": 128, "qasper": 128, "multifieldqa_en": 64, "hotpotqa": 32, "2wikimqa": 32, "musique": 32,
+    "qmsum": 512, "gov_report": 512, "multi_news": 512, "trec": 64, "triviaqa": 32, "samsum": 128,
+    "passage_count": 32, "passage_retrieval_en": 32, "lcc": 64, "repobench-p": 64,
+    "infbench_en_qa": 40, "infbench_en_mc": 40, "mini": 32,
+}  # fmt: skip
+
+
+def prompt_template(dataset: str) -> str:
+    try:
+        return LONG_BENCH_PROMPTS[dataset]
+    except KeyError:
+        raise ValueError(
+            f"no prompt for dataset {dataset!r}; known: {', '.join(sorted(LONG_BENCH_PROMPTS))}"
+        ) from None
+
+
+def self_route_template(dataset: str) -> str:
+    """The dataset's prompt with Self-Route's clause after the opening instruction and before the question."""
+    template = prompt_template(dataset)
+    if '"unanswerable"' in template:  # Qasper and mini already offer the option
+        return template
+    clause = " " + UNANSWERABLE_CLAUSE
+    first_break = template.index("\n")
+    template = template[:first_break] + clause + template[first_break:]
+    cue = max(template.rfind("\nQuestion:"), template.rfind("\nQuery:"))
+    while cue > 0 and template[cue - 1] == "\n":
+        cue -= 1
+    if template[cue - len("{context}") : cue] == "{context}":  # no instruction between context and question
+        return template
+    return template[:cue] + clause + template[cue:]
+
+
+def format_options(options: list[str] | None) -> str:
+    return "\n".join(f"{letter}. {option}" for letter, option in zip("ABCD", options or [], strict=False))

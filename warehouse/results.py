@@ -1,0 +1,132 @@
+"""Evaluation results in DuckDB: runs, predictions, scores, retrievals and the price table."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import yaml
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def load_prices(path: Path) -> dict[str, tuple[float, float]]:
+    """model -> (input $, output $) per 1M tokens."""
+    models = yaml.safe_load(path.read_text()).get("models", {})
+    return {name: (float(p["input"]), float(p["output"])) for name, p in models.items()}
+
+
+def refresh_prices(con: duckdb.DuckDBPyConnection, prices: dict[str, tuple[float, float]]) -> None:
+    con.executemany(
+        "INSERT OR REPLACE INTO prices VALUES (?, ?, ?)",
+        [[model, usd_in, usd_out] for model, (usd_in, usd_out) in prices.items()],
+    )
+
+
+def start_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    dataset: str,
+    methods: list[str],
+    config: dict,
+    code_version: str,
+    model: str,
+    endpoint: str,
+) -> bool:
+    """Record the run; returns False when the run id exists already (a resumed run)."""
+    exists = con.execute("SELECT 1 FROM eval_runs WHERE run_id = ?", [run_id]).fetchone()
+    if exists:
+        con.execute("UPDATE eval_runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
+        return False
+    con.execute(
+        "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running')",
+        [run_id, dataset, ",".join(methods), json.dumps(config), code_version, model, endpoint, _now()],
+    )
+    return True
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:
+    con.execute("UPDATE eval_runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, _now(), run_id])
+
+
+def completed_units(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[str, str, int]]:
+    """(example, method, k) already answered without error in this run."""
+    rows = con.execute(
+        "SELECT example_id, method, k FROM predictions WHERE run_id = ? AND error IS NULL", [run_id]
+    ).fetchall()
+    return {(example, method, k) for example, method, k in rows}
+
+
+PREDICTION_COLUMNS = (
+    "run_id", "example_id", "dataset", "method", "k", "retriever", "model", "route", "prediction",
+    "step1_prediction", "decline_prob", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd",
+    "latency_ms", "cached", "error", "created_at",
+)  # fmt: skip
+
+
+def write_prediction(con: duckdb.DuckDBPyConnection, row: dict, score: tuple[str, float] | None) -> None:
+    """Store one answer (or its error) and its score; a retried unit replaces its earlier row."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"INSERT OR REPLACE INTO predictions ({', '.join(PREDICTION_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(PREDICTION_COLUMNS))})",
+            [row.get(column) for column in PREDICTION_COLUMNS[:-1]] + [_now()],
+        )
+        if score is not None:
+            con.execute(
+                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
+                [row["run_id"], row["example_id"], row["method"], row["k"], score[0], score[1]],
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def write_retrievals(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
+    if rows:
+        con.executemany("INSERT OR REPLACE INTO retrievals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def method_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """Per method and k: score (LongBench's round(100·mean, 2)), tokens, $, token % of LC, answerable %."""
+    rows = con.execute(
+        """
+        WITH lc AS (
+            SELECT sum(prompt_tokens) AS lc_prompt_tokens FROM predictions
+            WHERE run_id = $run AND method = 'lc' AND error IS NULL
+        )
+        SELECT p.method, p.k, count(*) AS n,
+               round(100 * avg(s.score), 2) AS score,
+               sum(p.prompt_tokens) AS prompt_tokens,
+               sum(p.completion_tokens) AS completion_tokens,
+               sum(p.cost_usd) AS cost_usd,
+               round(100.0 * sum(p.prompt_tokens) / nullif(any_value(lc.lc_prompt_tokens), 0), 2)
+                   AS token_pct_of_lc,
+               CASE WHEN p.method = 'self_route'
+                    THEN round(100.0 * avg(CASE WHEN p.route = 'rag' THEN 1 ELSE 0 END), 2) END AS answerable_pct,
+               count(*) FILTER (WHERE p.cached) AS cached
+        FROM predictions p JOIN scores s USING (run_id, example_id, method, k), lc
+        WHERE p.run_id = $run AND p.error IS NULL
+        GROUP BY p.method, p.k ORDER BY p.method, p.k
+        """,
+        {"run": run_id},
+    ).fetchall()
+    columns = [
+        "method",
+        "k",
+        "n",
+        "score",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "token_pct_of_lc",
+        "answerable_pct",
+        "cached",
+    ]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
