@@ -4,11 +4,18 @@
 setup:
 	./scripts/setup.sh
 
-# The main job: set up, start the services, check them end to end.
+DATA_DIR ?= $(or $(RAGROUTE_DATA_DIR),.ragroute)
+
+# The main job, offline: set up, start the services, ingest the bundled sample documents, evaluate the
+# bundled benchmark with the local model, print the summary and write the dashboard.
 demo: setup
 	.venv/bin/ragroute services up
 	.venv/bin/ragroute services status
-	.venv/bin/ragroute check
+	.venv/bin/ragroute samples $(DATA_DIR)/samples
+	.venv/bin/ragroute ingest $(DATA_DIR)/samples --collection Samples
+	.venv/bin/ragroute eval --dataset mini --methods lc,rag,rag_reorder,self_route --k 5
+	.venv/bin/ragroute report --out $(DATA_DIR)/report.html
+	@echo "warehouse: $(DATA_DIR)/ragroute.duckdb — try: .venv/bin/ragroute sql 'SELECT * FROM method_summary'"
 
 # The test suite, against the real services (what CI runs).
 test: setup

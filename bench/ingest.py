@@ -27,7 +27,8 @@ from pathlib import Path
 
 from schemas.settings import apply_library_environment, get_settings
 from tasks.ingest import ingest
-from tests.corpus import body, page_image
+from tasks.mini import page_image
+from tests.corpus import body
 
 
 def raw_tesseract(pages: list[Path], workers: int, languages: str) -> float:

@@ -9,7 +9,7 @@ from schemas.settings import apply_library_environment, get_settings
 from tasks.datasets import load_dataset
 from tasks.evaluate import EvalConfig, EvalSummary, Progress, evaluate
 from warehouse import manifest
-from warehouse.db import connect as connect_warehouse
+from warehouse.db import session
 
 apply_library_environment()
 
@@ -19,7 +19,7 @@ def load_task(dataset: str, limit: int | None):
     settings = get_settings()
     loaded = load_dataset(dataset, settings, limit)
     if loaded.problems:
-        with connect_warehouse(settings.warehouse_path) as con:
+        with session(settings.warehouse_path) as con:
             manifest.add_quarantine(con, f"dataset:{loaded.name}", loaded.problems)
         print(
             f"{len(loaded.problems)} malformed record(s) in {loaded.source} skipped (see the quarantine table)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from schemas.documents import IngestSummary
 from schemas.settings import apply_library_environment, get_settings
@@ -12,7 +13,7 @@ from tasks.ingest import Progress, ingest
 
 apply_library_environment()
 
-ingest_task = task(ingest, name="ingest-folder")
+ingest_task = task(ingest, name="ingest-folder", cache_policy=NO_CACHE)
 
 
 @flow(name="ingest", log_prints=True)

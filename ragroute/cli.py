@@ -158,8 +158,10 @@ def eval_command(
     methods: str = typer.Option(
         "lc,rag,self_route", "--methods", help="Comma list of lc, rag, rag_reorder, self_route."
     ),
-    k: str = typer.Option("5", "--k", help="Top-k chunks; a comma list (1,3,5,10) runs a k sweep."),
-    retriever: str = typer.Option("hybrid", "--retriever", help="dense, bm25 or hybrid."),
+    k: str | None = typer.Option(
+        None, "--k", help="Top-k chunks (default 5); a comma list (1,3,5,10) runs a k sweep."
+    ),
+    retriever: str | None = typer.Option(None, "--retriever", help="dense, bm25 or hybrid (default hybrid)."),
     model: str | None = typer.Option(
         None, "--model", help="Model name sent to the endpoint (default: settings)."
     ),
@@ -172,12 +174,13 @@ def eval_command(
     from tasks.datasets import DatasetUnavailable
     from tasks.evaluate import EvalConfig
 
+    settings = get_settings()
     try:
         config = EvalConfig(
             dataset=dataset,
             methods=[m.strip() for m in methods.split(",") if m.strip()],
-            ks=[int(v) for v in k.split(",")],
-            retriever=retriever,
+            ks=[int(v) for v in k.split(",")] if k else [settings.eval_top_k],
+            retriever=retriever or settings.eval_retriever,
             model=model,
             run_id=run_id,
             limit=limit,
@@ -245,6 +248,67 @@ def score_command(
         typer.echo(json.dumps(result))
     else:
         console.print(f"{result['task']}: {result['score']:.2f} over {result['n']} records")
+
+
+@app.command("samples")
+def samples_command(out: Path = typer.Argument(..., help="Folder to write the sample documents to.")) -> None:
+    """Write the bundled sample corpus (the mini benchmark's reports, one of them scanned) to OUT."""
+    from tasks import mini
+
+    paths = mini.write_documents(mini.generate(), out)
+    console.print(f"{len(paths)} sample documents written to {out}")
+
+
+@app.command("sql")
+def sql_command(
+    query: str = typer.Argument(..., help="SQL over the warehouse tables and views (read-only)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv, json or parquet."),
+    out: Path | None = typer.Option(None, "--out", help="Write the result to this file."),
+) -> None:
+    """Query the warehouse (DuckDB) read-only; statements that would change it are refused."""
+    import duckdb
+
+    from warehouse.query import WriteRefused, export, open_read_only, run_query
+
+    try:
+        con = open_read_only(get_settings().warehouse_path)
+    except FileNotFoundError as error:
+        _fail(str(error))
+    try:
+        relation = run_query(con, query)
+        if relation is None:
+            return
+        if fmt == "table":
+            text = str(relation.limit(1000)) if out is None else export(relation, "csv", out)
+            if text:
+                typer.echo(text)
+        else:
+            text = export(relation, fmt, out)
+            if text is not None:
+                typer.echo(text)
+    except WriteRefused as error:
+        _fail(str(error))
+    except (duckdb.Error, ValueError) as error:
+        _fail(f"query failed: {error}")
+    finally:
+        con.close()
+
+
+@app.command("report")
+def report_command(
+    out: Path = typer.Option(Path("report.html"), "--out", help="The HTML file to write."),
+    run: str | None = typer.Option(
+        None, "--run", help="Evaluation run id (default: the latest completed run)."
+    ),
+) -> None:
+    """Write a self-contained HTML dashboard (works offline) from the warehouse."""
+    from warehouse.report import build_report
+
+    try:
+        path = build_report(get_settings().warehouse_path, out, run)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+    console.print(f"report written to {path.resolve()}")
 
 
 @app.command("check")

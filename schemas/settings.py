@@ -175,6 +175,7 @@ LIBRARY_ENVIRONMENT = {
     "OMP_THREAD_LIMIT": "1",
     # Without PREFECT_API_URL each flow run starts a temporary Prefect server; give it time on a busy machine.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 }
 
 

@@ -13,13 +13,14 @@ PY=.venv/bin/python
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-# 1. System packages: OCR, PDF rendering, file type detection.
+# 1. System packages: OCR, PDF rendering, file type detection, and Chromium for the report's browser check.
 if ! command -v tesseract >/dev/null || ! command -v pdftoppm >/dev/null || ! ldconfig -p | grep -q libmagic.so.1 \
-   || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then
-  step "installing tesseract, poppler and libmagic (apt)"
+   || ! tesseract --list-langs 2>/dev/null | grep -qx eng || ! command -v chromium >/dev/null; then
+  step "installing tesseract, poppler, libmagic and chromium (apt)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 chromium >/dev/null
 fi
 
 # 2. Python environment from the lock file.

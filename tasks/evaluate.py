@@ -25,7 +25,7 @@ from tasks.retrieval import RetrievedChunk, format_chunks, index_context, reorde
 from tasks.tokens import Tokenizer, tokenizer_for
 from tasks.vectorstore import connect
 from warehouse import results
-from warehouse.db import connect as connect_warehouse
+from warehouse.db import session
 
 METHODS = ("lc", "rag", "rag_reorder", "self_route")
 RETRIEVAL_METHODS = {"rag", "rag_reorder", "self_route"}
@@ -129,8 +129,7 @@ class Evaluation:
 
     # -- running -----------------------------------------------------------------------------------------
     def run(self) -> EvalSummary:
-        with connect_warehouse(self.settings.warehouse_path) as con:
-            self.con = con
+        with self._db() as con:
             results.refresh_prices(con, self.prices)
             results.start_run(
                 con,
@@ -143,28 +142,35 @@ class Evaluation:
                 self.settings.llm_base_url,
             )
             done = results.completed_units(con, self.run_id)
-            units = [(example, method, k) for example in self.examples for method in self.config.methods
-                     for k in (self.config.ks if method in RETRIEVAL_METHODS else [0])
-                     if (example.id, method, k) not in done]  # fmt: skip
-            try:
-                self._retrieve_all(units)
-                llm = LLM(self.settings, model=self.model, count_tokens=self.tokenizer.count)
-                errors = asyncio.run(self._answer_all(units, llm))
-            except Exception:
+        units = [(example, method, k) for example in self.examples for method in self.config.methods
+                 for k in (self.config.ks if method in RETRIEVAL_METHODS else [0])
+                 if (example.id, method, k) not in done]  # fmt: skip
+        try:
+            self._retrieve_all(units)
+            llm = LLM(self.settings, model=self.model, count_tokens=self.tokenizer.count)
+            errors = asyncio.run(self._answer_all(units, llm))
+        except Exception:
+            with self._db() as con:
                 results.finish_run(con, self.run_id, "failed")
-                raise
-            status = "completed_with_errors" if errors else "completed"
+            raise
+        status = "completed_with_errors" if errors else "completed"
+        with self._db() as con:
             results.finish_run(con, self.run_id, status)
-            return EvalSummary(
-                run_id=self.run_id,
-                dataset=self.config.dataset,
-                model=self.model,
-                status=status,
-                llm_calls=llm.counter.requests,
-                cached_calls=llm.counter.cached,
-                errors=errors,
-                methods=results.method_summary(con, self.run_id),
-            )
+            methods = results.method_summary(con, self.run_id)
+        return EvalSummary(
+            run_id=self.run_id,
+            dataset=self.config.dataset,
+            model=self.model,
+            status=status,
+            llm_calls=llm.counter.requests,
+            cached_calls=llm.counter.cached,
+            errors=errors,
+            methods=methods,
+        )
+
+    def _db(self):
+        """A short warehouse session: other processes write between ours."""
+        return session(self.settings.warehouse_path)
 
     def _config_record(self) -> dict:
         return {"methods": self.config.methods, "ks": self.config.ks, "retriever": self.config.retriever,
@@ -192,12 +198,14 @@ class Evaluation:
                     collection, keys[example_id], example.input, k, self.config.retriever, self.settings
                 )
                 self.retrieved[(example_id, k)] = chunks
-                results.write_retrievals(self.con, [
+                rows = [
                     [self.run_id, example_id, k, self.config.retriever, rank, chunk.chunk_id, chunk.chunk_index,
                      chunk.score, any(sentence in chunk.text for sentence in example.evidence)
                      if example.evidence else None]
                     for rank, chunk in enumerate(chunks, start=1)
-                ])  # fmt: skip
+                ]  # fmt: skip
+                with self._db() as con:
+                    results.write_retrievals(con, rows)
                 self.progress("retrieving", done, len(needed))
 
     async def _answer_all(self, units: list[tuple[Example, str, int]], llm: LLM) -> int:
@@ -208,7 +216,8 @@ class Evaluation:
             ]
             for done, future in enumerate(asyncio.as_completed(tasks), start=1):
                 row, score = await future
-                results.write_prediction(self.con, row, score)
+                with self._db() as con:
+                    results.write_prediction(con, row, score)
                 errors += row["error"] is not None
                 self.progress(f"{row['method']} {row['example_id']}", done, len(units))
         finally:

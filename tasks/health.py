@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from schemas.settings import Settings
 from tasks import services
 from tasks.llm import async_client
-from warehouse.db import connect
+from warehouse.db import session
 
 
 @dataclass
@@ -58,7 +58,7 @@ def check_services(settings: Settings, prompt: str = "Say OK.") -> ServiceCheck:
 def record_check(settings: Settings, check: ServiceCheck) -> None:
     """Append the check to the warehouse's `service_checks` table."""
     row = asdict(check) | {"ok": check.ok}
-    with connect(settings.warehouse_path) as con:
+    with session(settings.warehouse_path) as con:
         con.execute(
             f"INSERT INTO service_checks ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
             list(row.values()),

@@ -30,7 +30,7 @@ from tasks.extract import Outcome, doc_id_for, extract_outcome, file_sha256
 from tasks.validate import validate_chunks
 from tasks.vectorstore import ObjectToWrite, connect, delete_where, ensure_chunk_collection, write_objects
 from warehouse import manifest
-from warehouse.db import connect as connect_warehouse
+from warehouse.db import session
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 
@@ -131,29 +131,32 @@ class Ingestion:
 
     def run(self) -> IngestSummary:
         started = time.perf_counter()
-        with connect_warehouse(self.settings.warehouse_path) as con:
-            self.con = con
+        with self._db() as con:
             manifest.start_run(con, self.summary.run_id, str(self.root), self.collection_name, self.signature)
-            try:
-                self._run()
-                self.summary.status = (
-                    "completed_with_failures" if self.summary.documents_failed else "completed"
-                )
-            except Exception as error:
-                self.summary.status = "failed"
-                self.summary.notes.append(f"run failed: {type(error).__name__}: {error}")
-                raise
-            finally:
-                self.summary.seconds = round(time.perf_counter() - started, 3)
+        try:
+            self._run()
+            self.summary.status = "completed_with_failures" if self.summary.documents_failed else "completed"
+        except Exception as error:
+            self.summary.status = "failed"
+            self.summary.notes.append(f"run failed: {type(error).__name__}: {error}")
+            raise
+        finally:
+            self.summary.seconds = round(time.perf_counter() - started, 3)
+            with self._db() as con:
                 manifest.finish_run(con, self.summary)
         return self.summary
+
+    def _db(self):
+        """A short warehouse session: other processes write between ours."""
+        return session(self.settings.warehouse_path)
 
     def _run(self) -> None:
         files, scan_problems = scan(self.root)
         self._quarantine(scan_problems)
         self.summary.documents_seen = len(files) + len(scan_problems)
         self.summary.documents_failed += len(scan_problems)
-        known = manifest.known_documents(self.con, str(self.root), self.collection_name)
+        with self._db() as con:
+            known = manifest.known_documents(con, str(self.root), self.collection_name)
         changed = [f for f in files if not self._unchanged(known.get(str(f.path)), f.sha256)]
         present = {str(f.path) for f in files} | {p.path for p in scan_problems}
         deleted = [doc for path, doc in known.items() if path not in present]
@@ -191,7 +194,8 @@ class Ingestion:
                 doc_hash = document_hash(outcome.sha256, self.signature)
                 chunks_by_path[outcome.path] = chunk_document(outcome.document, self.settings, doc_hash)
         report = validate_chunks([c for chunks in chunks_by_path.values() for c in chunks], self.settings)
-        manifest.add_validation_results(self.con, self.summary.run_id, report.outcomes)
+        with self._db() as con:
+            manifest.add_validation_results(con, self.summary.run_id, report.outcomes)
         self._quarantine(report.quarantined)
         vectors = embed_texts([c.text for c in report.passed], self.settings)
         failed = write_objects(self.weaviate, map(self._to_object, report.passed, vectors))
@@ -256,8 +260,9 @@ class Ingestion:
                 stale = stale & Filter.by_property("doc_hash").not_equal(doc_hash)
             self.summary.chunks_deleted += delete_where(self.weaviate, stale)
         document = outcome.document
-        manifest.record_document(
-            self.con,
+        with self._db() as con:
+            manifest.record_document(
+            con,
             self.summary.run_id,
             manifest.DocumentVersion(
                 path=str(outcome.path), doc_id=doc_id, source_root=str(self.root),
@@ -281,11 +286,13 @@ class Ingestion:
             self.summary.chunks_deleted += delete_where(
                 self.weaviate, Filter.by_property("doc_id").equal(document.doc_id)
             )
-            manifest.forget_document(self.con, document.path)
+            with self._db() as con:
+                manifest.forget_document(con, document.path)
             self.summary.documents_deleted += 1
 
     def _quarantine(self, records: list[QuarantineRecord]) -> None:
-        manifest.add_quarantine(self.con, self.summary.run_id, records)
+        with self._db() as con:
+            manifest.add_quarantine(con, self.summary.run_id, records)
         self.summary.quarantined += len(records)
 
 

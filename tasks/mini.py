@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import random
+import textwrap
 from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
 
 from schemas.benchmarks import Example
 
@@ -135,12 +138,31 @@ def write_jsonl(examples: list[Example], path: Path) -> Path:
     return path
 
 
+def page_image(text: str, width: int = 1700, height: int = 2200) -> Image.Image:
+    """A scanned-looking page: black text on white, letter size at 200 dpi."""
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=36)
+    y = 120
+    for line in textwrap.wrap(text, width=70):
+        draw.text((120, y), line, fill=0, font=font)
+        y += 52
+        if y > height - 120:
+            break
+    return image
+
+
 def write_documents(examples: list[Example], folder: Path) -> list[Path]:
-    """The reports as Markdown files: the bundled sample corpus for `make demo`."""
+    """The bundled sample corpus for `make demo`: each report as Markdown, and the opening of the first one as
+    a scanned page (PNG) whose text only OCR can read."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for example in examples:
         path = folder / f"{example.id}.md"
         path.write_text(f"# Harbour report {example.id}\n\n{example.context}\n")
         paths.append(path)
-    return paths
+    scan = folder / "scanned-notice.png"
+    page_image("Notice to the harbour. " + examples[0].evidence[0] + " " + examples[0].context[:900]).save(
+        scan
+    )
+    return [*paths, scan]

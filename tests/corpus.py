@@ -7,7 +7,7 @@ import textwrap
 from email.message import EmailMessage
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from tasks.mini import page_image
 
 PARAGRAPH = (
     "The harbour office keeps a ledger of every vessel that enters the bay. Each entry records the name of "
@@ -19,20 +19,6 @@ def body(topic: str, sentences: int = 12) -> str:
     """Readable English text about `topic` with a planted sentence that names it."""
     planted = f"The secret code word for {topic} is {topic.upper()}-7. "
     return planted + PARAGRAPH * sentences
-
-
-def page_image(text: str, width: int = 1700, height: int = 2200) -> Image.Image:
-    """A scanned-looking page: black text on white, letter size at 200 dpi."""
-    image = Image.new("L", (width, height), 255)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=36)
-    y = 120
-    for line in textwrap.wrap(text, width=70):
-        draw.text((120, y), line, fill=0, font=font)
-        y += 52
-        if y > height - 120:
-            break
-    return image
 
 
 def text_pdf(path: Path, pages: list[str]) -> None:

@@ -7,7 +7,12 @@ file upgrades in place.
 
 from __future__ import annotations
 
+import hashlib
+import random
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,11 +63,76 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file; a writable connection is migrated to the newest schema first."""
+VIEWS_DIR = Path(__file__).parent / "views"
+
+
+def _views_sql() -> str:
+    return "\n".join(path.read_text() for path in sorted(VIEWS_DIR.glob("*.sql")))
+
+
+def apply_views(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the SQL views from `warehouse/views/*.sql`, in file-name order, and remember which."""
+    sql = _views_sql()
+    con.execute(sql)
+    con.execute("CREATE TABLE IF NOT EXISTS view_state (views_sha256 VARCHAR NOT NULL)")
+    con.execute("DELETE FROM view_state")
+    con.execute("INSERT INTO view_state VALUES (?)", [hashlib.sha256(sql.encode()).hexdigest()])
+
+
+def _views_outdated(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        stored = con.execute("SELECT views_sha256 FROM view_state").fetchone()
+    except duckdb.CatalogException:
+        return True
+    return stored is None or stored[0] != hashlib.sha256(_views_sql().encode()).hexdigest()
+
+
+def _is_lock_conflict(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting while another process holds DuckDB's single-writer lock."""
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            if not _is_lock_conflict(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, 1.0)
+
+
+def connect(path: Path, read_only: bool = False, lock_timeout_s: float = 300.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file; a writable connection brings the schema and views up to date first.
+
+    DuckDB lets one process write at a time: callers keep connections short (`session`), and an open waits
+    (with backoff, up to `lock_timeout_s`) while another process holds the file.
+    """
     if read_only:
-        return duckdb.connect(str(path), read_only=True)
+        if not path.exists():
+            raise FileNotFoundError(f"no warehouse at {path}: run an ingest or an evaluation first")
+        with session(path, lock_timeout_s=lock_timeout_s):
+            pass  # an older file gets its migrations and views before it is read
+        return _open(path, True, lock_timeout_s)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    migrate(con)
+    con = _open(path, False, lock_timeout_s)
+    try:
+        if migrate(con) or _views_outdated(con):
+            apply_views(con)
+    except Exception:
+        con.close()
+        raise
     return con
+
+
+@contextmanager
+def session(path: Path, lock_timeout_s: float = 300.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived writable connection: open, use, close (so other processes can write in between)."""
+    con = connect(path, lock_timeout_s=lock_timeout_s)
+    try:
+        yield con
+    finally:
+        con.close()

@@ -94,29 +94,7 @@ def write_retrievals(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
 
 
 def method_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
-    """Per method and k: score (LongBench's round(100·mean, 2)), tokens, $, token % of LC, answerable %."""
-    rows = con.execute(
-        """
-        WITH lc AS (
-            SELECT sum(prompt_tokens) AS lc_prompt_tokens FROM predictions
-            WHERE run_id = $run AND method = 'lc' AND error IS NULL
-        )
-        SELECT p.method, p.k, count(*) AS n,
-               round(100 * avg(s.score), 2) AS score,
-               sum(p.prompt_tokens) AS prompt_tokens,
-               sum(p.completion_tokens) AS completion_tokens,
-               sum(p.cost_usd) AS cost_usd,
-               round(100.0 * sum(p.prompt_tokens) / nullif(any_value(lc.lc_prompt_tokens), 0), 2)
-                   AS token_pct_of_lc,
-               CASE WHEN p.method = 'self_route'
-                    THEN round(100.0 * avg(CASE WHEN p.route = 'rag' THEN 1 ELSE 0 END), 2) END AS answerable_pct,
-               count(*) FILTER (WHERE p.cached) AS cached
-        FROM predictions p JOIN scores s USING (run_id, example_id, method, k), lc
-        WHERE p.run_id = $run AND p.error IS NULL
-        GROUP BY p.method, p.k ORDER BY p.method, p.k
-        """,
-        {"run": run_id},
-    ).fetchall()
+    """Per method and k of one run: score, n, tokens, $, token % of LC, answerable % (the method_summary view)."""
     columns = [
         "method",
         "k",
@@ -129,4 +107,7 @@ def method_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
         "answerable_pct",
         "cached",
     ]
+    rows = con.execute(
+        f"SELECT {', '.join(columns)} FROM method_summary WHERE run_id = ? ORDER BY method, k", [run_id]
+    ).fetchall()
     return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -1,0 +1,219 @@
+"""The HTML dashboard: one self-contained file (plotly's JavaScript inlined, no CDN) with the paper's views.
+
+Charts: score vs cost per method and model (the paper's Figure 1), the S_RAG − S_LC histogram (Figure 2),
+the k sweep, the routing frontier, the nightly trend, and ingest health; plus the Self-Route summary table.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import plotly.express as px
+import plotly.io as pio
+
+from warehouse.db import connect
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute(
+        "SELECT run_id FROM eval_runs WHERE status IN ('completed', 'completed_with_errors') "
+        "ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _chart(figure, first: bool) -> str:
+    figure.update_layout(template="plotly_white", height=380, margin={"l": 50, "r": 20, "t": 50, "b": 45})
+    return pio.to_html(
+        figure, include_plotlyjs="inline" if first else False, full_html=False, config={"displaylogo": False}
+    )
+
+
+def _section(title: str, body: str, note: str = "") -> str:
+    note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
+    return f'<section class="card"><h2>{html.escape(title)}</h2>{note_html}{body}</section>'
+
+
+def _empty(what: str) -> str:
+    return f'<p class="empty">No {html.escape(what)} yet.</p>'
+
+
+def _figures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[tuple[str, object | None, str, str]]:
+    """(title, figure or None, what is missing, note) for each chart."""
+    where_run = "WHERE run_id = ?" if run_id else ""
+    params = [run_id] if run_id else []
+    summary = _frame(con, f"SELECT * FROM method_summary {where_run}", params)
+    lc_tokens = _frame(
+        con,
+        f"SELECT run_id, dataset, sum(prompt_tokens) AS lc FROM predictions {where_run} "
+        f"{'AND' if run_id else 'WHERE'} method = 'lc' AND error IS NULL GROUP BY ALL",
+        params,
+    )
+    figures = []
+    if not summary.empty:
+        merged = summary.merge(lc_tokens, on=["run_id", "dataset"], how="left")
+        merged["token_pct_of_lc"] = 100 * merged["prompt_tokens"] / merged["lc"]
+        merged["label"] = merged["method"] + " k=" + merged["k"].astype(str)
+        figure = px.scatter(
+            merged,
+            x="token_pct_of_lc",
+            y="score",
+            color="method",
+            symbol="model",
+            hover_data=["label", "cost_usd", "n", "dataset"],
+            text="label",
+            title="Score vs cost (token % of LC; $ on hover)",
+        )
+        figure.update_traces(textposition="top center", marker={"size": 12})
+        figures.append(("Score vs cost per method and model", figure, "", "The paper's Figure 1."))
+    else:
+        figures.append(("Score vs cost per method and model", None, "evaluation runs", ""))
+
+    diff = _frame(con, f"SELECT score_diff, identical FROM rag_lc_agreement {where_run}", params)
+    if not diff.empty:
+        identical = 100 * diff["identical"].mean()
+        figure = px.histogram(
+            diff,
+            x="score_diff",
+            nbins=21,
+            range_x=[-100, 100],
+            title=f"S_RAG − S_LC per example ({identical:.0f}% identical predictions)",
+        )
+        figures.append(("RAG vs LC agreement", figure, "", "The paper's Figure 2."))
+    else:
+        figures.append(("RAG vs LC agreement", None, "runs with both rag and lc", ""))
+
+    sweep = _frame(con, f"SELECT * FROM k_sweep {where_run} ORDER BY k", params)
+    if sweep["k"].nunique() > 1 if not sweep.empty else False:
+        figure = px.line(
+            sweep,
+            x="k",
+            y="score",
+            color="method",
+            markers=True,
+            hover_data=["token_pct_of_lc"],
+            title="Score as k grows",
+        )
+        figures.append(("k sweep", figure, "", ""))
+    else:
+        figures.append(("k sweep", None, "k sweeps (run `ragroute eval --k 1,3,5,10`)", ""))
+
+    frontier = _frame(con, f"SELECT * FROM routing_frontier {where_run} ORDER BY threshold", params)
+    if not frontier.empty:
+        figure = px.line(
+            frontier,
+            x="token_pct_of_lc",
+            y="score",
+            color="k",
+            markers=True,
+            hover_data=["threshold", "answerable_pct"],
+            title="Routing on P(unanswerable) ≥ threshold: score vs token % of LC",
+        )
+        figures.append(
+            ("Routing frontier", figure, "", "From the stored logprobs of Self-Route's first step.")
+        )
+    else:
+        figures.append(("Routing frontier", None, "self_route runs with logprobs alongside rag and lc", ""))
+
+    trend = _frame(con, "SELECT * FROM nightly_trend ORDER BY started_at")
+    if not trend.empty:
+        trend["series"] = trend["dataset"] + " · " + trend["method"] + " k=" + trend["k"].astype(str)
+        figure = px.line(
+            trend,
+            x="started_at",
+            y="score",
+            color="series",
+            markers=True,
+            hover_data=["run_id", "cost_usd"],
+            title="Score per run over time",
+        )
+        figures.append(("Nightly trend", figure, "", "All completed runs."))
+    else:
+        figures.append(("Nightly trend", None, "completed runs", ""))
+
+    ingest = _frame(
+        con,
+        "SELECT started_at, collection, documents_seen, documents_changed, pages, pages_ocr, "
+        "quarantined FROM ingest_runs WHERE status <> 'running' ORDER BY started_at",
+    )
+    if not ingest.empty:
+        long = ingest.melt(id_vars=["started_at", "collection"], var_name="measure", value_name="count")
+        figure = px.bar(
+            long,
+            x="started_at",
+            y="count",
+            color="measure",
+            barmode="group",
+            hover_data=["collection"],
+            title="Ingest runs: documents, pages, OCR pages, quarantined",
+        )
+        figures.append(("Ingest health", figure, "", ""))
+    else:
+        figures.append(("Ingest health", None, "ingest runs", ""))
+    return figures
+
+
+def _table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return _empty("Self-Route results")
+    table = frame.to_html(index=False, classes="summary", border=0, float_format=lambda v: f"{v:,.2f}")
+    return f'<div class="scroll">{table}</div>'
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:18px 28px} header h1{margin:0;font-size:22px}
+header p{margin:4px 0 0;color:#c5cad6;font-size:13px}
+main{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:16px;padding:16px}
+.card{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.card h2{font-size:16px;margin:4px 0 8px} .note{color:#667;font-size:12px;margin:0 0 6px}
+.empty{color:#889;font-style:italic} table.summary{border-collapse:collapse;font-size:12px;width:100%}
+.scroll{overflow-x:auto}
+table.summary th,table.summary td{padding:4px 8px;border-bottom:1px solid #e4e6eb;text-align:right}
+table.summary th:first-child,table.summary td:first-child{text-align:left}
+"""
+
+
+def build_report(warehouse: Path, out: Path, run_id: str | None = None) -> Path:
+    """Write the dashboard for one run (default: the latest completed run) to `out`."""
+    con = connect(warehouse, read_only=True)
+    try:
+        run_id = run_id or latest_run(con)
+        if run_id and not con.execute("SELECT 1 FROM eval_runs WHERE run_id = ?", [run_id]).fetchone():
+            raise ValueError(f"no evaluation run {run_id!r} in {warehouse}")
+        sections, first = [], True
+        for title, figure, missing, note in _figures(con, run_id):
+            if figure is None:
+                sections.append(_section(title, _empty(missing)))
+            else:
+                sections.append(_section(title, _chart(figure, first), note))
+                first = False
+        table = _frame(
+            con,
+            "SELECT dataset, model, k, n, answerable_pct, token_pct_of_lc, self_route_score, "
+            "lc_score, rag_score, delta_vs_lc, delta_vs_rag FROM self_route_summary "
+            + ("WHERE run_id = ?" if run_id else ""),
+            [run_id] if run_id else [],
+        )
+        sections.insert(0, _section("Self-Route summary (the paper's Table 1 columns)", _table(table)))
+        run_line = f"run {html.escape(run_id)}" if run_id else "no evaluation run yet"
+    finally:
+        con.close()
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>ragroute report</title>"
+        f"<style>{STYLE}</style></head><body><header><h1>ragroute — RAG vs long context vs Self-Route</h1>"
+        f"<p>{run_line} · {html.escape(str(warehouse))} · generated {generated}</p></header>"
+        f"<main>{''.join(sections)}</main></body></html>"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
