@@ -11,6 +11,7 @@ CHUNK_PROPERTIES = [
     Property(name="doc_id", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
     Property(name="source_path", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
     Property(name="page", data_type=DataType.INT),
+    Property(name="page_spans", data_type=DataType.INT_ARRAY),
     Property(name="chunk_index", data_type=DataType.INT),
     Property(name="content_hash", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
     # Which version of the document (file content + ingest configuration) the chunk belongs to.

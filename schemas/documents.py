@@ -33,6 +33,8 @@ class Chunk(BaseModel):
     doc_hash: str
     chunk_index: int
     page: int
+    # Where pages change inside the chunk: [word offset, page, …] (a chunk may span a page break).
+    page_spans: list[int] = Field(default_factory=list)
     text: str
     content_hash: str
     ocr: bool = False

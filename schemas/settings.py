@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     # Warehouse.
     duckdb_path: Path | None = None
 
+    # HTTP API (`ragroute serve`): a key is required to bind anything but loopback.
+    api_key: SecretStr | None = None
+    api_max_body_bytes: int = 16_384
+    api_rate_limit_per_minute: int = 60
+
     @property
     def weaviate_is_local(self) -> bool:
         return not self.weaviate_url

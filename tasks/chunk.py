@@ -23,6 +23,7 @@ def sha256_text(text: str) -> str:
 def config_signature(settings: Settings) -> str:
     """Everything that changes what ends up in the index; a change means every document is redone."""
     config = {
+        "chunk_format": 2,  # chunks carry page spans
         "strategy": settings.chunk_strategy,
         "size": settings.chunk_size_words,
         "overlap": settings.chunk_overlap_words,
@@ -39,11 +40,32 @@ def chunk_id(doc_id: str, index: int, text: str, signature: str) -> str:
 
 def word_windows(text: str, size: int, overlap: int = 0) -> list[str]:
     """Split plain text into windows of `size` words, each overlapping the previous one by `overlap` words."""
-    return [window for window, _ in _word_chunks([Element(text=text)], size, overlap)]
+    return [window for window, _, _ in _word_chunks([Element(text=text)], size, overlap)]
 
 
-def _word_chunks(elements: list[Element], size: int, overlap: int) -> list[tuple[str, list[Element]]]:
-    """Windows over the document's words; each remembers the elements its words came from."""
+def page_spans(word_pages: list[int]) -> list[int]:
+    """Where pages change inside a chunk, flattened: [word offset, page, word offset, page, …]."""
+    spans: list[int] = []
+    for offset, page in enumerate(word_pages):
+        if not spans or spans[-1] != page:
+            spans += [offset, page]
+    return spans
+
+
+def page_at(spans: list[int], word_offset: int) -> int:
+    """The page of the chunk's word at `word_offset`, from its page spans."""
+    page = spans[1] if spans else 1
+    for start, span_page in zip(spans[::2], spans[1::2], strict=True):
+        if start <= word_offset:
+            page = span_page
+    return page
+
+
+Piece = tuple[str, list[Element], list[int]]  # text, source elements, the page of each word
+
+
+def _word_chunks(elements: list[Element], size: int, overlap: int) -> list[Piece]:
+    """Windows over the document's words; each remembers the elements and pages its words came from."""
     if overlap >= size:
         raise ValueError(f"overlap ({overlap}) must be smaller than the window size ({size})")
     words: list[tuple[str, int]] = [
@@ -55,11 +77,17 @@ def _word_chunks(elements: list[Element], size: int, overlap: int) -> list[tuple
         window = words[start : start + size]
         if window:
             sources = sorted({position for _, position in window})
-            windows.append((" ".join(word for word, _ in window), [elements[p] for p in sources]))
+            windows.append(
+                (
+                    " ".join(word for word, _ in window),
+                    [elements[p] for p in sources],
+                    [elements[p].page for _, p in window],
+                )
+            )
     return windows
 
 
-def _title_chunks(elements: list[Element], max_characters: int) -> list[tuple[str, list[Element]]]:
+def _title_chunks(elements: list[Element], max_characters: int) -> list[Piece]:
     from unstructured.chunking.title import chunk_by_title
     from unstructured.documents.elements import ElementMetadata, Text, Title
 
@@ -71,7 +99,11 @@ def _title_chunks(elements: list[Element], max_characters: int) -> list[tuple[st
     chunks = chunk_by_title(
         originals, max_characters=max_characters, new_after_n_chars=max_characters, multipage_sections=True
     )
-    return [(chunk.text, [by_page.get(chunk.metadata.page_number or 1, elements[0])]) for chunk in chunks]
+    pieces = []
+    for chunk in chunks:
+        page = chunk.metadata.page_number or 1
+        pieces.append((chunk.text, [by_page.get(page, elements[0])], [page] * len(chunk.text.split())))
+    return pieces
 
 
 def chunk_document(document: ExtractedDocument, settings: Settings, doc_hash: str) -> list[Chunk]:
@@ -82,7 +114,7 @@ def chunk_document(document: ExtractedDocument, settings: Settings, doc_hash: st
     else:
         pieces = _word_chunks(document.elements, settings.chunk_size_words, settings.chunk_overlap_words)
     chunks = []
-    for index, (text, sources) in enumerate(pieces):
+    for index, (text, sources, word_pages) in enumerate(pieces):
         confidences = [s.ocr_confidence for s in sources if s.ocr and s.ocr_confidence is not None]
         chunks.append(
             Chunk(
@@ -92,6 +124,7 @@ def chunk_document(document: ExtractedDocument, settings: Settings, doc_hash: st
                 doc_hash=doc_hash,
                 chunk_index=index,
                 page=sources[0].page,
+                page_spans=page_spans(word_pages),
                 text=text,
                 content_hash=sha256_text(text),
                 ocr=any(s.ocr for s in sources),

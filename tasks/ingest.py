@@ -244,7 +244,7 @@ class Ingestion:
             uuid=chunk.chunk_id,
             vector=vector,
             properties={
-                "text": chunk.text, "doc_id": chunk.doc_id, "source_path": chunk.source_path, "page": chunk.page,
+                "text": chunk.text, "doc_id": chunk.doc_id, "source_path": chunk.source_path, "page": chunk.page, "page_spans": chunk.page_spans,
                 "chunk_index": chunk.chunk_index, "content_hash": chunk.content_hash, "doc_hash": chunk.doc_hash,
                 "ocr": chunk.ocr,
             },

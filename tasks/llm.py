@@ -69,6 +69,8 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # With WAL this stays crash-safe; waiting for the disk on every answer would stall the event loop.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
 
     @staticmethod
@@ -153,6 +155,7 @@ class LLM:
         started = time.perf_counter()
         try:
             async with self.semaphore:
+                started = time.perf_counter()  # latency excludes the wait for a free slot
                 response = await self._create_with_retries(messages, parameters)
         except Exception as error:  # recorded as a row, never raised: the run goes on
             self.counter.failed += 1

@@ -1,0 +1,52 @@
+"""The HTTP API's request and response bodies."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    collection: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+    method: Literal["self_route", "rag", "lc"] = "self_route"
+    k: int = Field(default=5, ge=1, le=50)
+
+
+class CitationOut(BaseModel):
+    number: int
+    chunk_id: str
+    source_path: str
+    page: int
+    chunk_index: int
+    evidence: list[str]
+    inferred: bool
+
+
+class AskResponse(BaseModel):
+    ask_id: str | None
+    question: str
+    collection: str
+    method: str
+    route: str | None
+    answer: str | None
+    citations: list[CitationOut]
+    invented_citations: list[int]
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+    error: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    weaviate_version: str | None
+    llm_models: list[str]
+
+
+class Problem(BaseModel):
+    detail: str

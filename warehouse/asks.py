@@ -1,0 +1,25 @@
+"""The `asks` log: every question answered over a collection, with route, tokens, cost and citations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+
+import duckdb
+
+
+def record_ask(con: duckdb.DuckDBPyConnection, result, model: str) -> str:
+    """Store one ask (an `AskResult`); returns its id."""
+    ask_id = str(uuid.uuid4())
+    con.execute(
+        "INSERT INTO asks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ask_id, datetime.now(UTC).replace(tzinfo=None), hashlib.sha256(result.question.encode()).hexdigest(),
+            result.question, result.collection, result.method, result.route, result.answer,
+            json.dumps([c.__dict__ for c in result.citations]), result.invented_citations, model,
+            result.prompt_tokens, result.completion_tokens, result.cost_usd, result.latency_ms, result.error,
+        ],
+    )  # fmt: skip
+    return ask_id
