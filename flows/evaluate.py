@@ -7,7 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from schemas.settings import apply_library_environment, get_settings
 from tasks.datasets import load_dataset
-from tasks.evaluate import EvalConfig, EvalSummary, Progress, evaluate
+from tasks.evaluate import EvalConfig, EvalSummary, Progress, evaluate, evaluate_corpus
 from warehouse import manifest
 from warehouse.db import session
 
@@ -30,12 +30,19 @@ def load_task(dataset: str, limit: int | None):
 evaluate_task = task(evaluate, name="evaluate-methods", cache_policy=NO_CACHE)
 
 
+evaluate_corpus_task = task(evaluate_corpus, name="evaluate-corpus-qa", cache_policy=NO_CACHE)
+
+
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(config: EvalConfig, progress: Progress | None = None) -> EvalSummary:
+def evaluate_flow(
+    config: EvalConfig, progress: Progress | None = None, collection: str | None = None
+) -> EvalSummary:
+    """A benchmark (LongBench/∞Bench/mini) on its own contexts, or a QA set over an ingested collection."""
     loaded = load_task(config.dataset, config.limit)
-    if not loaded.examples:
-        raise ValueError(f"{loaded.source} has no benchmark examples (corpus QA sets need `ragroute ask`)")
-    summary = evaluate_task(loaded.examples, config, get_settings(), progress)
+    if loaded.examples:
+        summary = evaluate_task(loaded.examples, config, get_settings(), progress)
+    else:
+        summary = evaluate_corpus_task(loaded.questions, config, get_settings(), collection, progress)
     print(
         f"evaluation {summary.status}: run {summary.run_id}, {summary.llm_calls} LLM calls, "
         f"{summary.cached_calls} cached, {summary.errors} errors"

@@ -167,6 +167,9 @@ def eval_command(
     ),
     run_id: str | None = typer.Option(None, "--run-id", help="Resume this run: answer only what is missing."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N examples."),
+    collection: str | None = typer.Option(
+        None, "--collection", help="For a corpus QA set: the ingested collection."
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Compare RAG, long context and Self-Route on a data set; results go to DuckDB."""
@@ -195,7 +198,7 @@ def eval_command(
             bar.update(task_id, description=message, completed=done, total=total)
 
         try:
-            summary = evaluate_flow(config, show)
+            summary = evaluate_flow(config, show, collection)
         except DatasetUnavailable as error:
             _fail(str(error))
     table = Table("method", "k", "n", "score", "prompt tok", "compl tok", "$", "tok % of LC", "answerable %")

@@ -16,14 +16,17 @@ class AskRequest(BaseModel):
     k: int = Field(default=5, ge=1, le=50)
 
 
-class CitationOut(BaseModel):
+class Citation(BaseModel):
+    """A passage an answer rests on: where it is, and the sentences used as evidence."""
+
     number: int
     chunk_id: str
     source_path: str
     page: int
     chunk_index: int
     evidence: list[str]
-    inferred: bool
+    # True when the model cited nothing and the passage was attributed by its overlap with the answer.
+    inferred: bool = False
 
 
 class AskResponse(BaseModel):
@@ -33,7 +36,7 @@ class AskResponse(BaseModel):
     method: str
     route: str | None
     answer: str | None
-    citations: list[CitationOut]
+    citations: list[Citation]
     invented_citations: list[int]
     prompt_tokens: int
     completion_tokens: int

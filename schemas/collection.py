@@ -20,6 +20,13 @@ CHUNK_PROPERTIES = [
 ]
 
 
+def _our_vectors():
+    """Vectors computed by ragroute (no Weaviate vectorizer), in an HNSW index with cosine distance."""
+    return Configure.Vectors.self_provided(
+        vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+    )
+
+
 def collection_name(base: str, embedding_model: str) -> str:
     """A collection is tied to one embedding model: its name carries the model id."""
     model = re.sub(r"[^0-9A-Za-z]+", "_", embedding_model).strip("_")
@@ -32,9 +39,7 @@ def chunk_collection_config(name: str) -> dict:
     return {
         "name": name,
         "properties": CHUNK_PROPERTIES,
-        "vector_config": Configure.Vectors.self_provided(
-            vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
-        ),
+        "vector_config": _our_vectors(),
         "inverted_index_config": Configure.inverted_index(index_null_state=True),
     }
 
@@ -52,7 +57,5 @@ def context_collection_config(name: str) -> dict:
     return {
         "name": name,
         "properties": CONTEXT_PROPERTIES,
-        "vector_config": Configure.Vectors.self_provided(
-            vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
-        ),
+        "vector_config": _our_vectors(),
     }

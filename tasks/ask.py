@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from weaviate.classes.query import Filter, MetadataQuery
 
+from schemas.api import Citation
 from schemas.collection import collection_name
 from schemas.settings import Settings
 from tasks.chunk import page_at
@@ -64,18 +65,6 @@ class Passage:
 
 
 @dataclass
-class Citation:
-    number: int
-    chunk_id: str
-    source_path: str
-    page: int
-    chunk_index: int
-    evidence: list[str]
-    # True when the model cited nothing and the passage was attributed by its overlap with the answer.
-    inferred: bool = False
-
-
-@dataclass
 class AskResult:
     question: str
     collection: str
@@ -90,9 +79,15 @@ class AskResult:
     latency_ms: float = 0.0
     error: str | None = None
     ask_id: str | None = None
+    # The retrieved passages, best first: number, chunk_id, doc_id, source_path, page.
+    retrieved: list[dict] = field(default_factory=list)
+    llm_requests: int = 0  # HTTP requests sent (retries included); cached answers send none
+    cached_calls: int = 0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["citations"] = [citation.model_dump() for citation in self.citations]
+        return data
 
 
 class AskError(ValueError):
@@ -207,7 +202,8 @@ class Asker:
         self.tokenizer = tokenizer_for(settings, settings.llm_model)
         self.prices = results.load_prices(settings.price_table)
 
-    def ask(self, question: str, method: str = "self_route", k: int = 5) -> AskResult:
+    def ask(self, question: str, method: str = "self_route", k: int = 5, log: bool = True) -> AskResult:
+        """Answer one question; `log` records it in the `asks` table (evaluations of QA sets do not)."""
         question = question.strip()
         if not question:
             raise AskError("the question is empty")
@@ -232,6 +228,8 @@ class Asker:
         except Exception as error:  # recorded with the ask, reported to the caller
             result.error = f"{type(error).__name__}: {error}"[:500]
         result.latency_ms = (time.perf_counter() - started) * 1000
+        if not log:
+            return result
         with session(self.settings.warehouse_path) as con:
             results.refresh_prices(con, self.prices)
             result.ask_id = record_ask(con, result, self.settings.llm_model)
@@ -241,6 +239,11 @@ class Asker:
         llm = LLM(self.settings, count_tokens=self.tokenizer.count)
         try:
             passages = retrieve_passages(collection, question, k, self.settings)
+            result.retrieved = [
+                {"number": p.number, "chunk_id": p.chunk_id, "doc_id": p.doc_id, "source_path": p.source_path,
+                 "page": p.page}
+                for p in passages
+            ]  # fmt: skip
             spent: list[Completion] = []
             if method != "lc":
                 prompt, shown = self._fit(build_prompt(question, passages, method == "self_route"), passages)
@@ -255,6 +258,7 @@ class Asker:
                 spent.append(completion)
                 final, route = completion, "lc"
         finally:
+            result.llm_requests, result.cached_calls = llm.counter.requests, llm.counter.cached
             await llm.aclose()
         result.prompt_tokens = sum(c.prompt_tokens for c in spent)
         result.completion_tokens = sum(c.completion_tokens for c in spent)

@@ -16,7 +16,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from schemas.benchmarks import MAX_NEW_TOKENS, Example, format_options, prompt_template, self_route_template
+from schemas.benchmarks import (
+    MAX_NEW_TOKENS,
+    CorpusQuestion,
+    Example,
+    format_options,
+    prompt_template,
+    self_route_template,
+)
 from schemas.collection import collection_name, context_collection_config
 from schemas.settings import PROJECT_ROOT, Settings
 from tasks import scoring
@@ -284,3 +291,77 @@ def evaluate(
     examples: list[Example], config: EvalConfig, settings: Settings, progress: Progress | None = None
 ) -> EvalSummary:
     return Evaluation(examples, config, settings, progress).run()
+
+
+def evaluate_corpus(
+    questions: list[CorpusQuestion],
+    config: EvalConfig,
+    settings: Settings,
+    collection: str | None,
+    progress: Progress | None = None,
+) -> EvalSummary:
+    """Run a QA set over an ingested collection: each method answers through `Asker` (retrieval from the
+    collection; LC = the documents behind the retrieved chunks) and is scored with token F1 against the
+    answers; retrieved documents are checked against the gold document ids where given."""
+    from tasks.ask import CITATION, Asker
+
+    progress = progress or (lambda message, done, total: None)
+    asker = Asker(settings, collection)
+    run_id = config.run_id or str(uuid.uuid4())
+    dataset = f"corpus:{config.dataset}"
+    methods = [m for m in config.methods if m in ("lc", "rag", "self_route")]
+    with session(settings.warehouse_path) as con:
+        results.refresh_prices(con, asker.prices)
+        results.start_run(
+            con,
+            run_id,
+            dataset,
+            methods,
+            {"collection": asker.collection_name, "ks": config.ks},
+            code_version(),
+            settings.llm_model,
+            settings.llm_base_url,
+        )
+        done = results.completed_units(con, run_id)
+    units = [(q, m, k) for q in questions for m in methods for k in ([0] if m == "lc" else config.ks)
+             if (q.id, m, k) not in done]  # fmt: skip
+    errors = requests = cached = 0
+    for number, (question, method, k) in enumerate(units, start=1):
+        answer = asker.ask(question.question, method=method, k=k or settings.eval_top_k, log=False)
+        errors += answer.error is not None
+        requests, cached = requests + answer.llm_requests, cached + answer.cached_calls
+        row = {
+            "run_id": run_id, "example_id": question.id, "dataset": dataset, "method": method, "k": k,
+            "retriever": "hybrid", "model": settings.llm_model, "route": answer.route, "prediction": answer.answer,
+            "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+            "tokens_estimated": False, "cost_usd": answer.cost_usd, "latency_ms": answer.latency_ms,
+            "cached": False, "error": answer.error,
+        }  # fmt: skip
+        score = None
+        if answer.error is None:
+            plain = CITATION.sub("", answer.answer or "")
+            score = (
+                "qa_f1_score",
+                max((scoring.qa_f1_score(plain, gold) for gold in question.answers), default=0.0),
+            )
+        gold = set(question.gold_doc_ids)
+        retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, None,
+                       p["doc_id"] in gold if gold else None] for p in answer.retrieved if k]  # fmt: skip
+        with session(settings.warehouse_path) as con:
+            results.write_prediction(con, row, score)
+            results.write_retrievals(con, retrievals)
+        progress(f"{method} {question.id}", number, len(units))
+    status = "completed_with_errors" if errors else "completed"
+    with session(settings.warehouse_path) as con:
+        results.finish_run(con, run_id, status)
+        methods_summary = results.method_summary(con, run_id)
+    return EvalSummary(
+        run_id=run_id,
+        dataset=dataset,
+        model=settings.llm_model,
+        status=status,
+        llm_calls=requests,
+        cached_calls=cached,
+        errors=errors,
+        methods=methods_summary,
+    )

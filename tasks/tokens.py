@@ -6,6 +6,7 @@ the same tokenizer serves as an estimate (`exact` is False): counts are flagged 
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +18,9 @@ from schemas.settings import LOCAL_LLM_MODEL, Settings
 def _gguf_vocab(path: Path):
     import llama_cpp
 
-    return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    atexit.register(vocab.close)  # freed before interpreter shutdown tears down llama_cpp's globals
+    return vocab
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import duckdb
 import pytest
 import schemathesis
@@ -137,3 +140,41 @@ def test_evidence_page_follows_the_page_break_inside_a_chunk():
     assert passage.page_of("The lantern is in room 9.") == 2
     citations, _ = parse_citations("Room 9 [1]", [passage], "Where is the lantern?")
     assert citations[0].page == 2 and citations[0].evidence[0] == "The lantern is in room 9."
+
+
+def test_corpus_qa_set_runs_against_the_collection(corpus, tmp_path):
+    from tasks.datasets import load_jsonl
+    from tasks.evaluate import EvalConfig, evaluate_corpus
+    from tasks.extract import doc_id_for
+
+    archive = next(Path(p) for p in _ingested_paths(corpus) if p.endswith("archive.pdf"))
+    qa = tmp_path / "harbour-qa.jsonl"
+    qa.write_text(
+        json.dumps(
+            {
+                "id": "q1",
+                "question": QUESTION,
+                "answers": ["room 47", "47"],
+                "gold_doc_ids": [doc_id_for(archive)],
+            }
+        )
+        + "\n"
+    )
+    questions = load_jsonl(qa).questions
+    summary = evaluate_corpus(
+        questions, EvalConfig(dataset="harbour-qa", methods=["rag"], ks=[2]), corpus, "Ask"
+    )
+    assert summary.status == "completed" and summary.methods[0]["n"] == 1
+    with duckdb.connect(str(corpus.warehouse_path), read_only=True) as con:
+        dataset, route = con.execute(
+            "SELECT dataset, route FROM predictions WHERE run_id = ?", [summary.run_id]
+        ).fetchone()
+        hits = con.execute(
+            "SELECT bool_or(has_evidence) FROM retrievals WHERE run_id = ?", [summary.run_id]
+        ).fetchone()[0]
+    assert (dataset, route, hits) == ("corpus:harbour-qa", "rag", True)
+
+
+def _ingested_paths(settings) -> list[str]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return [row[0] for row in con.execute("SELECT path FROM documents").fetchall()]

@@ -117,7 +117,7 @@ def test_sql_cli_reads_and_refuses_writes(filled, tmp_path):
     assert {row["method"] for row in json.loads(result.stdout)} == {"lc", "rag", "self_route"}
     out = tmp_path / "scores.parquet"
     assert _cli("sql", "SELECT * FROM scores", "--format", "parquet", "--out", str(out)).returncode == 0
-    assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchone()[0] > 0
+    assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall()[0][0] > 0
     for statement in (
         "DELETE FROM predictions",
         "DROP VIEW method_summary",

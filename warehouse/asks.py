@@ -18,7 +18,7 @@ def record_ask(con: duckdb.DuckDBPyConnection, result, model: str) -> str:
         [
             ask_id, datetime.now(UTC).replace(tzinfo=None), hashlib.sha256(result.question.encode()).hexdigest(),
             result.question, result.collection, result.method, result.route, result.answer,
-            json.dumps([c.__dict__ for c in result.citations]), result.invented_citations, model,
+            json.dumps([c.model_dump() for c in result.citations]), result.invented_citations, model,
             result.prompt_tokens, result.completion_tokens, result.cost_usd, result.latency_ms, result.error,
         ],
     )  # fmt: skip

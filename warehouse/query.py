@@ -38,12 +38,12 @@ def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
 
 def export(relation: duckdb.DuckDBPyRelation, fmt: str, out: Path | None) -> str | None:
     """Write the result as csv/json/parquet to `out`, or return it as text for the terminal."""
-    frame = relation.df()
     if fmt == "parquet":
         if out is None:
             raise ValueError("--format parquet needs --out FILE")
-        frame.to_parquet(out, index=False)
+        relation.to_parquet(str(out))
         return None
+    frame = relation.df()
     if fmt == "csv":
         text = frame.to_csv(index=False)
     elif fmt == "json":
