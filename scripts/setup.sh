@@ -29,7 +29,9 @@ if ! command -v uv >/dev/null || [ "$(uv --version | cut -d' ' -f2)" != "$UV_VER
   python3 -m pip install -q "uv==$UV_VERSION"
 fi
 step "syncing the Python environment (uv.lock)"
-uv sync --frozen --inexact --quiet
+# Offline first: reuses uv's cache as it is (llama-cpp-python is built from source once, ~10 minutes, and
+# an online sync may rebuild it when the registry's cache headers say its source must be checked again).
+uv sync --frozen --inexact --quiet --offline 2>/dev/null || uv sync --frozen --inexact --quiet
 
 # 3. spaCy's en_core_web_sm, which unstructured would otherwise download at run time.
 if ! $PY -c "import en_core_web_sm" 2>/dev/null; then

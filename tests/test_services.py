@@ -87,7 +87,23 @@ def test_external_endpoints_are_not_started(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["services"], ["services", "up"], ["services", "down"], ["services", "status"], ["check"]]
+    "command",
+    [
+        [],
+        ["services"],
+        ["services", "up"],
+        ["services", "down"],
+        ["services", "status"],
+        ["check"],
+        ["ingest"],
+        ["eval"],
+        ["score"],
+        ["samples"],
+        ["sql"],
+        ["report"],
+        ["ask"],
+        ["serve"],
+    ],
 )
 def test_every_command_has_help(command):
     result = subprocess.run(

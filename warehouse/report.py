@@ -142,18 +142,24 @@ def _figures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[tuple[s
     ingest = _frame(
         con,
         "SELECT started_at, collection, documents_seen, documents_changed, pages, pages_ocr, "
-        "quarantined FROM ingest_runs WHERE status <> 'running' ORDER BY started_at",
+        "quarantined FROM ingest_runs WHERE status <> 'running' ORDER BY started_at DESC LIMIT 20",
     )
     if not ingest.empty:
-        long = ingest.melt(id_vars=["started_at", "collection"], var_name="measure", value_name="count")
+        # One bar group per run, labelled by its start time (categories, not a time axis); collection on hover.
+        ingest["run"] = ingest["started_at"].dt.strftime("%m-%d %H:%M:%S")
+        long = (
+            ingest.drop(columns=["started_at"])
+            .iloc[::-1]
+            .melt(id_vars=["run", "collection"], var_name="measure", value_name="count")
+        )
         figure = px.bar(
             long,
-            x="started_at",
+            x="run",
             y="count",
             color="measure",
             barmode="group",
             hover_data=["collection"],
-            title="Ingest runs: documents, pages, OCR pages, quarantined",
+            title="Ingest runs (latest 20): documents, pages, OCR pages, quarantined",
         )
         figures.append(("Ingest health", figure, "", ""))
     else:
