@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -81,6 +83,20 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
     Console().print(table)
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar; yields the (message, done, total) callback the tasks report through."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.description}"))  # fmt: skip
+    with Progress(*columns, console=console) as bar:
+        task_id = bar.add_task("starting", total=None)
+        yield lambda message, done, total: bar.update(
+            task_id, description=message, completed=done, total=total
+        )
+
+
 @app.command("ingest")
 def ingest_command(
     path: Path = typer.Argument(..., help="Folder of documents to index."),
@@ -88,24 +104,10 @@ def ingest_command(
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Index new and changed documents under PATH into Weaviate; remove chunks of deleted ones."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from flows.ingest import ingest_flow
     from tasks.ingest import SourceUnavailable
 
-    with Progress(
-        TextColumn("[bold]ingest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-    ) as bar:
-        task_id = bar.add_task("scanning", total=None)
-
-        def show(message: str, done: int, total: int) -> None:
-            bar.update(task_id, description=message, completed=done, total=total)
-
+    with _progress("ingest") as show:
         try:
             summary = ingest_flow(str(path), collection, show)
         except SourceUnavailable as error:
@@ -135,19 +137,6 @@ def ingest_command(
             f"changed, {summary.chunks_written} chunks written, {summary.chunks_deleted} deleted, "
             f"{summary.quarantined} quarantined ({summary.seconds:.1f}s)"
         )
-
-
-def _progress_bar(label: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-    )
 
 
 @app.command("eval")
@@ -191,12 +180,7 @@ def eval_command(
         config.validate()
     except ValueError as error:
         _fail(str(error))
-    with _progress_bar("eval") as bar:
-        task_id = bar.add_task("loading", total=None)
-
-        def show(message: str, done: int, total: int) -> None:
-            bar.update(task_id, description=message, completed=done, total=total)
-
+    with _progress("eval") as show:
         try:
             summary = evaluate_flow(config, show, collection)
         except DatasetUnavailable as error:

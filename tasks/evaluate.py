@@ -27,6 +27,7 @@ from schemas.benchmarks import (
 from schemas.collection import collection_name, context_collection_config
 from schemas.settings import PROJECT_ROOT, Settings
 from tasks import scoring
+from tasks.embed import embed_texts
 from tasks.llm import LLM, Completion
 from tasks.retrieval import RetrievedChunk, format_chunks, index_context, reorder, retrieve
 from tasks.tokens import Tokenizer, tokenizer_for
@@ -97,6 +98,26 @@ def is_declined(answer: str) -> bool:
     return "unanswerable" in scoring.normalize_answer(answer).split()
 
 
+def finish(
+    settings: Settings, run_id: str, dataset: str, model: str, errors: int, llm_calls: int, cached_calls: int
+) -> EvalSummary:
+    """Close the run in the warehouse and summarise it per method."""
+    status = "completed_with_errors" if errors else "completed"
+    with session(settings.warehouse_path) as con:
+        results.finish_run(con, run_id, status)
+        methods = results.method_summary(con, run_id)
+    return EvalSummary(
+        run_id=run_id,
+        dataset=dataset,
+        model=model,
+        status=status,
+        llm_calls=llm_calls,
+        cached_calls=cached_calls,
+        errors=errors,
+        methods=methods,
+    )
+
+
 class Evaluation:
     def __init__(
         self,
@@ -160,19 +181,14 @@ class Evaluation:
             with self._db() as con:
                 results.finish_run(con, self.run_id, "failed")
             raise
-        status = "completed_with_errors" if errors else "completed"
-        with self._db() as con:
-            results.finish_run(con, self.run_id, status)
-            methods = results.method_summary(con, self.run_id)
-        return EvalSummary(
-            run_id=self.run_id,
-            dataset=self.config.dataset,
-            model=self.model,
-            status=status,
-            llm_calls=llm.counter.requests,
-            cached_calls=llm.counter.cached,
-            errors=errors,
-            methods=methods,
+        return finish(
+            self.settings,
+            self.run_id,
+            self.config.dataset,
+            self.model,
+            errors,
+            llm.counter.requests,
+            llm.counter.cached,
         )
 
     def _db(self):
@@ -197,12 +213,24 @@ class Evaluation:
                 client.collections.create(**context_collection_config(name))
             collection = client.collections.use(name)
             keys: dict[str, str] = {}
+            vectors: dict[str, list[float] | None] = {}  # one question embedding serves every k
             for done, (example_id, k) in enumerate(needed, start=1):
                 example = by_id[example_id]
                 if example_id not in keys:
                     keys[example_id], _ = index_context(collection, example.context, self.settings)
+                    vectors[example_id] = (
+                        None
+                        if self.config.retriever == "bm25"
+                        else embed_texts([example.input], self.settings)[0]
+                    )
                 chunks = retrieve(
-                    collection, keys[example_id], example.input, k, self.config.retriever, self.settings
+                    collection,
+                    keys[example_id],
+                    example.input,
+                    k,
+                    self.config.retriever,
+                    self.settings,
+                    vectors[example_id],
                 )
                 self.retrieved[(example_id, k)] = chunks
                 rows = [
@@ -351,17 +379,4 @@ def evaluate_corpus(
             results.write_prediction(con, row, score)
             results.write_retrievals(con, retrievals)
         progress(f"{method} {question.id}", number, len(units))
-    status = "completed_with_errors" if errors else "completed"
-    with session(settings.warehouse_path) as con:
-        results.finish_run(con, run_id, status)
-        methods_summary = results.method_summary(con, run_id)
-    return EvalSummary(
-        run_id=run_id,
-        dataset=dataset,
-        model=settings.llm_model,
-        status=status,
-        llm_calls=requests,
-        cached_calls=cached,
-        errors=errors,
-        methods=methods_summary,
-    )
+    return finish(settings, run_id, dataset, settings.llm_model, errors, requests, cached)

@@ -244,9 +244,9 @@ class Ingestion:
             uuid=chunk.chunk_id,
             vector=vector,
             properties={
-                "text": chunk.text, "doc_id": chunk.doc_id, "source_path": chunk.source_path, "page": chunk.page, "page_spans": chunk.page_spans,
-                "chunk_index": chunk.chunk_index, "content_hash": chunk.content_hash, "doc_hash": chunk.doc_hash,
-                "ocr": chunk.ocr,
+                "text": chunk.text, "doc_id": chunk.doc_id, "source_path": chunk.source_path,
+                "page": chunk.page, "page_spans": chunk.page_spans, "chunk_index": chunk.chunk_index,
+                "content_hash": chunk.content_hash, "doc_hash": chunk.doc_hash, "ocr": chunk.ocr,
             },
         )  # fmt: skip
 
@@ -260,18 +260,14 @@ class Ingestion:
                 stale = stale & Filter.by_property("doc_hash").not_equal(doc_hash)
             self.summary.chunks_deleted += delete_where(self.weaviate, stale)
         document = outcome.document
-        with self._db() as con:
-            manifest.record_document(
-            con,
-            self.summary.run_id,
-            manifest.DocumentVersion(
-                path=str(outcome.path), doc_id=doc_id, source_root=str(self.root),
-                collection=self.collection_name, content_sha256=outcome.sha256, config_signature=self.signature,
-                status=status, kind=document.kind if document else None,
-                pages=document.pages if document else None, pages_ocr=document.pages_ocr if document else None,
-            ),
-            chunks,
+        version = manifest.DocumentVersion(
+            path=str(outcome.path), doc_id=doc_id, source_root=str(self.root), collection=self.collection_name,
+            content_sha256=outcome.sha256, config_signature=self.signature, status=status,
+            kind=document.kind if document else None, pages=document.pages if document else None,
+            pages_ocr=document.pages_ocr if document else None,
         )  # fmt: skip
+        with self._db() as con:
+            manifest.record_document(con, self.summary.run_id, version, chunks)
 
     def _remove_deleted(self, deleted: list[manifest.KnownDocument], seen: int, known: int) -> None:
         if not deleted:
@@ -291,6 +287,8 @@ class Ingestion:
             self.summary.documents_deleted += 1
 
     def _quarantine(self, records: list[QuarantineRecord]) -> None:
+        if not records:
+            return
         with self._db() as con:
             manifest.add_quarantine(con, self.summary.run_id, records)
         self.summary.quarantined += len(records)

@@ -14,7 +14,7 @@ import json
 import math
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import openai
@@ -58,8 +58,6 @@ class Completion:
 class CallCounter:
     requests: int = 0  # HTTP requests actually sent, retries included
     cached: int = 0
-    failed: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
 
 
 class ResponseCache:
@@ -158,14 +156,12 @@ class LLM:
                 started = time.perf_counter()  # latency excludes the wait for a free slot
                 response = await self._create_with_retries(messages, parameters)
         except Exception as error:  # recorded as a row, never raised: the run goes on
-            self.counter.failed += 1
             return Completion(
                 text=None,
                 error=f"{type(error).__name__}: {error}"[:500],
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
         completion = self._completion(prompt, response, (time.perf_counter() - started) * 1000)
-        self.counter.latencies_ms.append(completion.latency_ms)
         self.cache.put(key, {k: v for k, v in completion.__dict__.items() if k not in ("cached", "error")})
         return completion
 

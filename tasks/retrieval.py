@@ -57,9 +57,16 @@ def index_context(collection: Collection, context: str, settings: Settings) -> t
 
 
 def retrieve(
-    collection: Collection, key: str, question: str, k: int, retriever: str, settings: Settings
+    collection: Collection,
+    key: str,
+    question: str,
+    k: int,
+    retriever: str,
+    settings: Settings,
+    vector: list[float] | None = None,
 ) -> list[RetrievedChunk]:
-    """The top-k chunks of one context for the question, best first."""
+    """The top-k chunks of one context for the question, best first (`vector`: the question's embedding,
+    when the caller has it already)."""
     where = Filter.by_property("context_key").equal(key)
     metadata = MetadataQuery(score=True, distance=True)
     if retriever == "bm25":
@@ -67,7 +74,7 @@ def retrieve(
             query=question, query_properties=["text"], filters=where, limit=k, return_metadata=metadata
         )
     else:
-        vector = embed_texts([question], settings)[0]
+        vector = vector or embed_texts([question], settings)[0]
         if retriever == "dense":
             result = collection.query.near_vector(
                 near_vector=vector, filters=where, limit=k, return_metadata=metadata
