@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from schemas.settings import apply_library_environment, get_settings
 from tasks.datasets import load_dataset
 from tasks.evaluate import EvalConfig, EvalSummary, Progress, evaluate, evaluate_corpus
+from tasks.nightly import artifact_key, method_table, summary_markdown
 from warehouse import manifest
 from warehouse.db import session
 
@@ -33,6 +37,19 @@ evaluate_task = task(evaluate, name="evaluate-methods", cache_policy=NO_CACHE)
 evaluate_corpus_task = task(evaluate_corpus, name="evaluate-corpus-qa", cache_policy=NO_CACHE)
 
 
+def publish_artifacts(summary: EvalSummary, report: Path | None = None) -> None:
+    """A markdown summary and a per-method table of the run, as Prefect artifacts of the current flow run."""
+    key = artifact_key("eval", summary.dataset)
+    create_markdown_artifact(
+        key=key, markdown=summary_markdown(summary, report), description=f"Evaluation of {summary.dataset}"
+    )
+    create_table_artifact(
+        key=f"{key}-methods",
+        table=method_table(summary),
+        description=f"{summary.dataset}: score, tokens, dollars and token % of LC per method",
+    )
+
+
 @flow(name="evaluate", log_prints=True)
 def evaluate_flow(
     config: EvalConfig, progress: Progress | None = None, collection: str | None = None
@@ -43,6 +60,7 @@ def evaluate_flow(
         summary = evaluate_task(loaded.examples, config, get_settings(), progress)
     else:
         summary = evaluate_corpus_task(loaded.questions, config, get_settings(), collection, progress)
+    publish_artifacts(summary)
     print(
         f"evaluation {summary.status}: run {summary.run_id}, {summary.llm_calls} LLM calls, "
         f"{summary.cached_calls} cached, {summary.errors} errors"

@@ -101,17 +101,31 @@ def _progress(label: str) -> Iterator[Callable[[str, int, int], None]]:
 def ingest_command(
     path: Path = typer.Argument(..., help="Folder of documents to index."),
     collection: str | None = typer.Option(None, "--collection", help="Collection name (default: settings)."),
+    full: bool = typer.Option(
+        False, "--full", help="Rebuild the whole collection into a new one and switch its alias (no downtime)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Index new and changed documents under PATH into Weaviate; remove chunks of deleted ones."""
     from flows.ingest import ingest_flow
-    from tasks.ingest import SourceUnavailable
+    from tasks.ingest import OutsideSourceRoots, SourceUnavailable
 
     with _progress("ingest") as show:
         try:
-            summary = ingest_flow(str(path), collection, show)
-        except SourceUnavailable as error:
+            result = ingest_flow(str(path), collection, show, full)
+        except (SourceUnavailable, OutsideSourceRoots) as error:
             _fail(str(error))
+    if full:
+        console.print(f"alias {result.alias} now reads {result.collection} (previous: {result.previous or '-'})")
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {"alias": result.alias, "collection": result.collection, "previous": result.previous,
+                     "chunks_written": result.chunks_written, "runs": [r.run_id for r in result.runs]}
+                )
+            )  # fmt: skip
+        return
+    summary = result
     for note in summary.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     if as_json:
@@ -122,6 +136,7 @@ def ingest_command(
             "pages_ocr",
             "chunks_written",
             "chunks_deleted",
+            "documents_failed",
             "quarantined",
             "seconds",
         )
@@ -134,8 +149,8 @@ def ingest_command(
     else:
         console.print(
             f"{summary.status}: {summary.documents_changed} of {summary.documents_seen} documents "
-            f"changed, {summary.chunks_written} chunks written, {summary.chunks_deleted} deleted, "
-            f"{summary.quarantined} quarantined ({summary.seconds:.1f}s)"
+            f"changed, {summary.documents_failed} failed, {summary.chunks_written} chunks written, "
+            f"{summary.chunks_deleted} deleted, {summary.quarantined} quarantined ({summary.seconds:.1f}s)"
         )
 
 
@@ -350,6 +365,78 @@ def serve_command(
             f"refusing to bind {host} without an API key: set RAGROUTE_API_KEY (clients send it as X-API-Key)"
         )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command("nightly")
+def nightly_command(
+    plan: Path | None = typer.Option(None, "--plan", help="The plan file (default: RAGROUTE_PLAN_PATH)."),
+) -> None:
+    """Run the nightly job here and now: ingest the plan's sources, evaluate, report, check regressions."""
+    from flows.nightly import nightly_flow
+    from schemas.plan import PlanError
+    from tasks.regression import RegressionDetected
+
+    try:
+        result = nightly_flow(str(plan) if plan else None)
+    except PlanError as error:
+        _fail(str(error))
+    except RegressionDetected as error:
+        _fail(f"regression detected:\n{error}")
+    for run in result["runs"]:
+        console.print(f"{run['dataset']}: {run['status']} (run {run['run_id']})")
+
+
+@app.command("deploy")
+def deploy_command() -> None:
+    """Create the `cpu` and `gpu` process work pools if missing and apply prefect.yaml (needs PREFECT_API_URL)."""
+    from tasks.deploy import DeployError, apply_deployments, ensure_work_pools
+
+    try:
+        for pool, state in ensure_work_pools().items():
+            console.print(f"work pool {pool}: {state}")
+        output = apply_deployments()
+    except DeployError as error:
+        _fail(str(error))
+    console.print(output.strip()[-2000:])
+
+
+@app.command("worker")
+def worker_command(
+    pool: str = typer.Option("cpu", "--pool", help="Work pool to serve: cpu or gpu."),
+    limit: int | None = typer.Option(None, "--limit", help="Most flow runs at once."),
+) -> None:
+    """Run a Prefect process worker for POOL from the project root (the gpu one beside the model server)."""
+    from tasks.deploy import DeployError, run_worker
+
+    try:
+        code = run_worker(pool, limit)
+    except DeployError as error:
+        _fail(str(error))
+    raise typer.Exit(code=code)
+
+
+@app.command("watch")
+def watch_command(
+    path: Path = typer.Argument(..., help="Source folder to watch."),
+    collection: str | None = typer.Option(None, "--collection", help="Collection name (default: settings)."),
+) -> None:
+    """Emit ragroute.document.created|changed|deleted events as files under PATH change (Ctrl-C stops)."""
+    from tasks.deploy import DeployError, prefect_api_url
+    from tasks.events import watch_and_emit
+    from tasks.ingest import OutsideSourceRoots
+
+    try:
+        console.print(f"watching {path.resolve()}; events go to {prefect_api_url()}")
+        watch_and_emit(
+            path,
+            get_settings(),
+            collection,
+            on_emit=lambda change: console.print(f"{change.event}: {change.path}"),
+        )
+    except (DeployError, OutsideSourceRoots) as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command("check")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_LLM_MODEL = "SmolLM2-135M-Instruct"
@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 64
 
     # Ingestion.
+    # When set (`RAGROUTE_SOURCE_ROOTS=/data/a:/data/b`), ingestion refuses any folder or file outside them.
+    source_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     collection: str = "Chunks"
     ocr_languages: str = "eng"
     chunk_strategy: Literal["words", "by_title"] = "words"
@@ -105,10 +107,23 @@ class Settings(BaseSettings):
     # Warehouse.
     duckdb_path: Path | None = None
 
+    # Orchestration: the nightly plan, and where Prefect keeps task results (the cross-run cache; use shared
+    # storage when workers on several hosts should share it).
+    plan_path: Path = PROJECT_ROOT / "ragroute-plan.yaml"
+    result_storage_path: Path | None = None
+    nightly_cache_days: int = 7
+
     # HTTP API (`ragroute serve`): a key is required to bind anything but loopback.
     api_key: SecretStr | None = None
     api_max_body_bytes: int = 16_384
     api_rate_limit_per_minute: int = 60
+
+    @field_validator("source_roots", mode="before")
+    @classmethod
+    def _split_paths(cls, value):
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
 
     @property
     def weaviate_is_local(self) -> bool:
@@ -134,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.duckdb_path or self.data_dir / "ragroute.duckdb"
+
+    @property
+    def results_path(self) -> Path:
+        return self.result_storage_path or self.data_dir / "prefect-results"
 
     @property
     def bin_dir(self) -> Path:

@@ -53,7 +53,23 @@ if [ ! -s "$GGUF" ]; then
   rm -rf "$tmp"
 fi
 
-# 5. A real Weaviate server, built from source with the Go toolchain.
+# 5. llama.cpp must generate a token. pyproject.toml builds it for a portable CPU feature set; a build tuned to
+#    another CPU (which may use instructions a virtual machine reports but does not allow) is rebuilt.
+LLAMA_MARK=.venv/.llama-cpp-checked
+llama_works() {
+  $PY -c "import llama_cpp; m = llama_cpp.Llama('$GGUF', n_ctx=256, verbose=False); m('Hi', max_tokens=1)" \
+    >/dev/null 2>&1
+}
+if [ ! -f "$LLAMA_MARK" ]; then
+  if ! llama_works; then
+    step "rebuilding llama-cpp-python for a portable CPU feature set (~10 minutes)"
+    uv sync --frozen --inexact --quiet --reinstall-package llama-cpp-python
+    llama_works || { echo "llama-cpp-python cannot generate a token with $GGUF" >&2; exit 1; }
+  fi
+  touch "$LLAMA_MARK"
+fi
+
+# 6. A real Weaviate server, built from source with the Go toolchain.
 if [ ! -x "$BIN/weaviate-server" ] || [ "$(cat "$BIN/weaviate-server.version" 2>/dev/null)" != "$WEAVIATE_VERSION" ]; then
   step "building weaviate-server $WEAVIATE_VERSION (go install; several minutes the first time)"
   mkdir -p "$BIN"

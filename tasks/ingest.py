@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,10 +34,27 @@ from warehouse import manifest
 from warehouse.db import session
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class SourceUnavailable(RuntimeError):
     """The source folder cannot be read; nothing is changed."""
+
+
+class OutsideSourceRoots(ValueError):
+    """A path lies outside the configured source roots (`RAGROUTE_SOURCE_ROOTS`); nothing is read."""
+
+
+def ensure_within_source_roots(path: Path, settings: Settings) -> Path:
+    """The resolved `path`, or `OutsideSourceRoots` when source roots are configured and it is under none."""
+    resolved = path.resolve()
+    roots = [root.resolve() for root in settings.source_roots]
+    if roots and not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        raise OutsideSourceRoots(
+            f"{path} is outside the configured source roots ({', '.join(map(str, roots))}); "
+            "add it to RAGROUTE_SOURCE_ROOTS to ingest it"
+        )
+    return resolved
 
 
 @dataclass
@@ -45,46 +63,111 @@ class ScannedFile:
     sha256: str
 
 
-def scan(root: Path) -> tuple[list[ScannedFile], list[QuarantineRecord]]:
-    """Every regular file under `root` with its content hash; unreadable entries become quarantine records."""
+def scan(root: Path, within: Path | None = None) -> tuple[list[ScannedFile], list[QuarantineRecord]]:
+    """Every regular file under `root` with its content hash; unreadable entries become quarantine records.
+    Symbolic links are followed only to files under `within` (default: `root`)."""
+    if not root.is_dir():
+        raise SourceUnavailable(f"source folder {root} does not exist or is not a folder")
+    paths = []
+    for directory, folders, names in os.walk(root, onerror=_raise_unavailable):
+        folders.sort()  # a stable order: the first of two identical files is always the same one
+        paths += [Path(directory) / name for name in sorted(names)]
+    return scan_entries(paths, within or root)
+
+
+def scan_entries(paths: list[Path], root: Path) -> tuple[list[ScannedFile], list[QuarantineRecord]]:
+    """Hash each path; one that is not a readable regular file under `root` becomes a quarantine record.
+    A symbolic link to a file under `root` stands for that file (listed once)."""
+    files, problems, seen = [], [], set()
+    for path in paths:
+        reason = None
+        try:
+            reason = _entry_problem(path, root)
+            if reason is None and (resolved := path.resolve()) not in seen:
+                files.append(ScannedFile(path=resolved, sha256=file_sha256(path)))
+                seen.add(resolved)
+        except PermissionError:
+            reason = "file is not readable (permission denied)"
+        except FileNotFoundError:
+            reason = "file disappeared while the folder was scanned"
+        except OSError as error:
+            reason = f"cannot read file: {error}"
+        if reason:
+            problems.append(QuarantineRecord(path=str(path), stage="scan", reason=reason))
+    return files, problems
+
+
+def scan_paths(root: Path, paths: list[Path]) -> tuple[list[ScannedFile], list[QuarantineRecord]]:
+    """Like `scan`, for chosen files or folders under `root`; a path that no longer exists is skipped."""
     if not root.is_dir():
         raise SourceUnavailable(f"source folder {root} does not exist or is not a folder")
     files, problems = [], []
-    for directory, _, names in os.walk(root, onerror=_raise_unavailable):
-        for name in sorted(names):
-            path = Path(directory) / name
-            try:
-                if not path.is_file():
-                    problems.append(
-                        QuarantineRecord(
-                            path=str(path),
-                            stage="scan",
-                            reason="not a regular file (broken link, link loop or device)",
-                        )
-                    )
-                    continue
-                files.append(ScannedFile(path=path.resolve(), sha256=file_sha256(path)))
-            except PermissionError:
-                problems.append(
-                    QuarantineRecord(
-                        path=str(path), stage="scan", reason="file is not readable (permission denied)"
-                    )
-                )
-            except FileNotFoundError:
-                problems.append(
-                    QuarantineRecord(
-                        path=str(path), stage="scan", reason="file disappeared while the folder was scanned"
-                    )
-                )
-            except OSError as error:
-                problems.append(
-                    QuarantineRecord(path=str(path), stage="scan", reason=f"cannot read file: {error}")
-                )
+    for path in paths:
+        if path.is_dir():
+            found, trouble = scan(path, within=root)
+        elif path.exists() or path.is_symlink():
+            found, trouble = scan_entries([path], root)
+        else:
+            continue
+        files += found
+        problems += trouble
     return files, problems
+
+
+def _entry_problem(path: Path, root: Path) -> str | None:
+    """Why `path` is not read: a link that leads nowhere, in a loop or out of `root` (its target is never
+    opened), or something other than a regular file. None for a file to read."""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except FileNotFoundError:
+            return f"broken symbolic link: its target {os.readlink(path)} does not exist"
+        except (RuntimeError, OSError):  # Python raises RuntimeError for a loop before 3.13, OSError after
+            return "symbolic link loop"
+        if not target.is_relative_to(root):
+            return f"symbolic link to a file outside the source folder: {target} (not read)"
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return None
+    kind = "named pipe" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device or other"
+    return f"not a regular file ({kind})"
+
+
+def find_duplicates(files: list[ScannedFile], known: dict[str, manifest.KnownDocument]) -> dict[Path, Path]:
+    """Files with the same content as another scanned file: path -> the path that keeps the content (the one
+    the manifest already indexes with it, else the first scanned). Empty files are left to extraction."""
+    by_content: dict[str, list[Path]] = {}
+    for f in files:
+        if f.sha256 != EMPTY_SHA256:
+            by_content.setdefault(f.sha256, []).append(f.path)
+    duplicates = {}
+    for sha256, paths in by_content.items():
+        indexed = [
+            path for path in paths
+            if (doc := known.get(str(path))) and doc.status == "indexed" and doc.content_sha256 == sha256
+        ]  # fmt: skip
+        kept = (indexed or paths)[0]
+        duplicates |= {path: kept for path in paths if path != kept}
+    return duplicates
+
+
+def _selected(path: Path, chosen: list[Path]) -> bool:
+    return any(path == c or path.is_relative_to(c) for c in chosen)
 
 
 def _raise_unavailable(error: OSError) -> None:
     raise SourceUnavailable(f"cannot read source folder: {error}") from error
+
+
+def is_unchanged(known: manifest.KnownDocument | None, sha256: str, signature: str) -> bool:
+    """The manifest already holds this file version under this configuration (indexed, quarantined or a
+    duplicate)."""
+    return (
+        known is not None
+        and known.content_sha256 == sha256
+        and known.config_signature == signature
+        and known.status in ("indexed", "quarantined", "duplicate")
+    )
 
 
 def document_hash(content_sha256: str, signature: str) -> str:
@@ -120,14 +203,33 @@ class Ingestion:
     """One ingest run of one source folder into one collection."""
 
     def __init__(
-        self, root: Path, settings: Settings, collection: str | None = None, progress: Progress | None = None
+        self,
+        root: Path,
+        settings: Settings,
+        collection: str | None = None,
+        progress: Progress | None = None,
+        paths: list[Path] | None = None,
+        rebuild_into: str | None = None,
     ):
-        self.root = root.resolve()
+        """`paths`: only these files (or folders) under `root` are looked at (an event-driven reindex).
+        `rebuild_into`: write every file into this fresh collection and keep the manifest records in
+        `self.rebuilt` instead of the warehouse, for a full rebuild that swaps them in at the end."""
+        self.root = ensure_within_source_roots(root, settings)
         self.settings = settings
         self.collection_name = collection_name(collection or settings.collection, settings.embedding_model)
         self.signature = config_signature(settings)
         self.progress = progress or (lambda message, done, total: None)
         self.summary = IngestSummary(run_id=str(uuid.uuid4()), status="running")
+        self.only = None if paths is None else [self._under_root(path) for path in paths]
+        self.rebuild_into = rebuild_into
+        self.rebuilt: list[tuple[manifest.DocumentVersion, list[Chunk]]] = []
+        self.duplicates: dict[Path, Path] = {}  # a file -> the file with the same content that is kept
+
+    def _under_root(self, path: Path) -> Path:
+        resolved = (self.root / path).resolve() if not path.is_absolute() else path.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise OutsideSourceRoots(f"{path} is not under the source folder {self.root}")
+        return resolved
 
     def run(self) -> IngestSummary:
         started = time.perf_counter()
@@ -151,12 +253,19 @@ class Ingestion:
         return session(self.settings.warehouse_path)
 
     def _run(self) -> None:
-        files, scan_problems = scan(self.root)
-        self._quarantine(scan_problems)
+        files, scan_problems = scan(self.root) if self.only is None else scan_paths(self.root, self.only)
         self.summary.documents_seen = len(files) + len(scan_problems)
-        self.summary.documents_failed += len(scan_problems)
         with self._db() as con:
             known = manifest.known_documents(con, str(self.root), self.collection_name)
+            reported = manifest.reported_scan_problems(con, str(self.root), self.collection_name)
+        new_problems = [p for p in scan_problems if (p.path, p.reason) not in reported]
+        self._quarantine(new_problems)
+        self.summary.documents_failed += len(new_problems)
+        if self.rebuild_into:
+            known = {}  # a rebuild writes every file into an empty collection
+        elif self.only is not None:
+            known = {path: doc for path, doc in known.items() if _selected(Path(path), self.only)}
+        self.duplicates = find_duplicates(files, known)
         changed = [f for f in files if not self._unchanged(known.get(str(f.path)), f.sha256)]
         present = {str(f.path) for f in files} | {p.path for p in scan_problems}
         deleted = [doc for path, doc in known.items() if path not in present]
@@ -165,9 +274,13 @@ class Ingestion:
         if not changed and not deleted:
             return
         with connect(self.settings) as client:
-            self.weaviate = ensure_chunk_collection(client, self.collection_name)
+            self.weaviate = (
+                client.collections.use(self.rebuild_into)
+                if self.rebuild_into
+                else ensure_chunk_collection(client, self.collection_name)
+            )
             batch: list[Outcome] = []
-            for done, outcome in enumerate(_extract_all(changed, self.settings), start=1):
+            for done, outcome in enumerate(self._extract_new(changed), start=1):
                 batch.append(outcome)
                 self.progress(outcome.path.name, done, len(changed))
                 if len(batch) >= self.settings.ingest_batch_documents:
@@ -177,12 +290,18 @@ class Ingestion:
             self._remove_deleted(deleted, seen=len(files), known=len(known))
 
     def _unchanged(self, known: manifest.KnownDocument | None, sha256: str) -> bool:
-        return (
-            known is not None
-            and known.content_sha256 == sha256
-            and known.config_signature == self.signature
-            and known.status in ("indexed", "quarantined")
-        )
+        if known is not None and known.status == "duplicate" and Path(known.path) not in self.duplicates:
+            return False  # the file it duplicated is gone or changed: read it now
+        return is_unchanged(known, sha256, self.signature)
+
+    def _extract_new(self, changed: list[ScannedFile]) -> Iterator[Outcome]:
+        """Duplicates become quarantine outcomes without being read again; the other files are extracted."""
+        for item in changed:
+            if item.path in self.duplicates:
+                reason = f"duplicate of another file: {self.duplicates[item.path]}"
+                problem = QuarantineRecord(path=str(item.path), stage="scan", reason=reason)
+                yield Outcome(item.path, item.sha256, problem=problem)
+        yield from _extract_all([f for f in changed if f.path not in self.duplicates], self.settings)
 
     def _index_batch(self, outcomes: list[Outcome]) -> None:
         """Chunk, validate and embed a batch of extracted files, write them in one Weaviate batch, record each."""
@@ -197,13 +316,15 @@ class Ingestion:
         with self._db() as con:
             manifest.add_validation_results(con, self.summary.run_id, report.outcomes)
         self._quarantine(report.quarantined)
+        failed_checks = {r.path: r.reason.split(": ", 1)[-1] for r in report.quarantined}
         vectors = embed_texts([c.text for c in report.passed], self.settings)
         failed = write_objects(self.weaviate, map(self._to_object, report.passed, vectors))
         failed_by_id = {f.uuid: f for f in failed}
         passed_ids = {c.chunk_id for c in report.passed}
         for outcome in outcomes:
             if outcome.document is None:
-                self._fail(outcome, [outcome.problem])
+                status = "duplicate" if outcome.path in self.duplicates else "quarantined"
+                self._fail(outcome, [outcome.problem], status)
                 continue
             chunks = [c for c in chunks_by_path[outcome.path] if c.chunk_id in passed_ids]
             rejected = [failed_by_id[c.chunk_id] for c in chunks if c.chunk_id in failed_by_id]
@@ -212,7 +333,9 @@ class Ingestion:
                     outcome,
                     [
                         QuarantineRecord(
-                            path=str(outcome.path), stage="validate", reason="no chunk passed validation"
+                            path=str(outcome.path),
+                            stage="validate",
+                            reason=f"no chunk passed validation: {failed_checks.get(str(outcome.path), 'no chunks')}",
                         )
                     ],
                 )
@@ -237,7 +360,7 @@ class Ingestion:
         the older version stays searchable and the file is retried on the next run."""
         self._quarantine(records)
         self.summary.documents_failed += 1
-        self._store(outcome, status=status, chunks=[], replace_index=status == "quarantined")
+        self._store(outcome, status=status, chunks=[], replace_index=status != "error")
 
     def _to_object(self, chunk: Chunk, vector: list[float]) -> ObjectToWrite:
         return ObjectToWrite(
@@ -253,7 +376,7 @@ class Ingestion:
     def _store(self, outcome: Outcome, status: str, chunks: list[Chunk], replace_index: bool = True) -> None:
         """Drop the document's chunks of other versions from Weaviate, then record this version."""
         doc_id = doc_id_for(outcome.path)
-        if replace_index:
+        if replace_index and not self.rebuild_into:
             doc_hash = document_hash(outcome.sha256, self.signature)
             stale = Filter.by_property("doc_id").equal(doc_id)
             if chunks:
@@ -266,13 +389,17 @@ class Ingestion:
             kind=document.kind if document else None, pages=document.pages if document else None,
             pages_ocr=document.pages_ocr if document else None,
         )  # fmt: skip
+        if self.rebuild_into:
+            self.rebuilt.append((version, chunks))
+            return
         with self._db() as con:
             manifest.record_document(con, self.summary.run_id, version, chunks)
 
     def _remove_deleted(self, deleted: list[manifest.KnownDocument], seen: int, known: int) -> None:
         if not deleted:
             return
-        if seen < self.settings.delete_guard_min_seen_ratio * known:
+        # A targeted run deletes exactly the files it was told about; a folder scan is guarded.
+        if self.only is None and seen < self.settings.delete_guard_min_seen_ratio * known:
             self.summary.notes.append(
                 f"scan saw {seen} of {known} known files: deletions of {len(deleted)} document(s) skipped "
                 f"(partial-scan guard, RAGROUTE_DELETE_GUARD_MIN_SEEN_RATIO={self.settings.delete_guard_min_seen_ratio})"
@@ -295,7 +422,11 @@ class Ingestion:
 
 
 def ingest(
-    root: Path, settings: Settings, collection: str | None = None, progress: Progress | None = None
+    root: Path,
+    settings: Settings,
+    collection: str | None = None,
+    progress: Progress | None = None,
+    paths: list[Path] | None = None,
 ) -> IngestSummary:
-    """Bring the collection up to date with the files under `root`."""
-    return Ingestion(root, settings, collection, progress).run()
+    """Bring the collection up to date with the files under `root` (or only with `paths` under it)."""
+    return Ingestion(root, settings, collection, progress, paths=paths).run()

@@ -88,6 +88,8 @@ def compare(
 def record(
     con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id: str, comparisons: list[Comparison]
 ) -> None:
+    if not comparisons:
+        return
     now = datetime.now(UTC).replace(tzinfo=None)
     con.executemany(
         "INSERT OR REPLACE INTO regression_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import weaviate
@@ -44,10 +45,41 @@ def connect(settings: Settings) -> weaviate.WeaviateClient:
 
 
 def ensure_chunk_collection(client: weaviate.WeaviateClient, name: str) -> Collection:
-    """The chunk collection `name`, created on first use."""
-    if not client.collections.exists(name):
-        client.collections.create(**chunk_collection_config(name))
+    """The chunk collection readers know as `name`: an alias to a versioned collection, made on first use.
+    (A collection created under the plain name before aliases were used keeps working as it is.)"""
+    if live_collection(client, name) is None:
+        client.alias.create(alias_name=name, target_collection=create_versioned_collection(client, name))
     return client.collections.use(name)
+
+
+def live_collection(client: weaviate.WeaviateClient, name: str) -> str | None:
+    """The collection that reads of `name` reach: the alias's target, the collection itself, or None."""
+    alias = client.alias.get(alias_name=name)
+    if alias is not None:
+        return alias.collection
+    return name if client.collections.exists(name) else None
+
+
+def create_versioned_collection(client: weaviate.WeaviateClient, name: str) -> str:
+    """A new, empty chunk collection `<name>_<UTC timestamp>`; returns its name."""
+    versioned = f"{name}_{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+    client.collections.create(**chunk_collection_config(versioned))
+    return versioned
+
+
+def point_alias(client: weaviate.WeaviateClient, name: str, target: str) -> str | None:
+    """Make reads of `name` reach `target`; returns the collection they reached before (None if none).
+
+    An existing alias is switched in one call. A collection made under the plain name before aliases were
+    used has to be deleted before its name can become an alias: that one switch is not atomic."""
+    previous = live_collection(client, name)
+    if client.alias.get(alias_name=name) is not None:
+        client.alias.update(alias_name=name, new_target_collection=target)
+        return previous
+    if previous is not None:
+        client.collections.delete(previous)
+    client.alias.create(alias_name=name, target_collection=target)
+    return None
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,15 @@ from tasks import services
 
 # Tests keep their state apart from a user's `.ragroute` and use ports of their own, so they can run while
 # `ragroute services up` serves the user. External endpoints (WEAVIATE_URL, OPENAI_BASE_URL) are honoured.
+# RAGROUTE_TEST_PORT_OFFSET shifts every test port, so two test sessions can run side by side.
 TEST_DATA_DIR = Path(tempfile.mkdtemp(prefix="ragroute-test-"))
+PORT_OFFSET = int(os.environ.get("RAGROUTE_TEST_PORT_OFFSET", "0"))
 os.environ.update(
     {
         "RAGROUTE_DATA_DIR": str(TEST_DATA_DIR),
-        "RAGROUTE_WEAVIATE_HTTP_PORT": "18079",
-        "RAGROUTE_WEAVIATE_GRPC_PORT": "50160",
-        "RAGROUTE_LLM_PORT": "18011",
+        "RAGROUTE_WEAVIATE_HTTP_PORT": str(18079 + PORT_OFFSET),
+        "RAGROUTE_WEAVIATE_GRPC_PORT": str(50160 + PORT_OFFSET),
+        "RAGROUTE_LLM_PORT": str(18011 + PORT_OFFSET),
         # Small enough that deleting a few hundred objects needs several calls.
         "RAGROUTE_WEAVIATE_QUERY_MAXIMUM_RESULTS": "100",
         "PREFECT_HOME": str(TEST_DATA_DIR / "prefect"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +37,14 @@ def known_documents(
     return {row[0]: KnownDocument(*row) for row in rows}
 
 
+def source_roots(con: duckdb.DuckDBPyConnection, collection: str) -> list[str]:
+    """The source folders the collection holds documents from."""
+    rows = con.execute(
+        "SELECT DISTINCT source_root FROM documents WHERE collection = ? ORDER BY 1", [collection]
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def start_run(
     con: duckdb.DuckDBPyConnection, run_id: str, source_root: str, collection: str, signature: str
 ) -> None:
@@ -57,6 +67,19 @@ def finish_run(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
             summary.run_id,
         ],
     )  # fmt: skip
+
+
+def reported_scan_problems(
+    con: duckdb.DuckDBPyConnection, source_root: str, collection: str
+) -> set[tuple[str, str]]:
+    """(path, reason) of every scan problem an earlier ingest run of this folder and collection quarantined:
+    an entry that is still a link loop or still unreadable is not quarantined again."""
+    rows = con.execute(
+        "SELECT DISTINCT q.path, q.reason FROM quarantine q JOIN ingest_runs r USING (run_id) "
+        "WHERE q.stage = 'scan' AND r.source_root = ? AND r.collection = ?",
+        [source_root, collection],
+    ).fetchall()
+    return set(rows)
 
 
 def add_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, records: list[QuarantineRecord]) -> None:
@@ -99,36 +122,68 @@ def record_document(
     con: duckdb.DuckDBPyConnection, run_id: str, version: DocumentVersion, chunks: list[Chunk]
 ) -> None:
     """Replace the document's manifest row and chunk rows in one transaction."""
+    with _transaction(con):
+        _write_document(con, run_id, version, chunks)
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM chunks WHERE path = ?", [version.path])
-        con.execute("DELETE FROM documents WHERE path = ?", [version.path])
-        con.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                version.path, version.doc_id, version.source_root, version.collection, version.content_sha256,
-                version.config_signature, version.status, version.kind, version.pages, version.pages_ocr,
-                len(chunks), run_id, _now(),
-            ],
-        )  # fmt: skip
-        if chunks:
-            con.executemany(
-                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    [c.chunk_id, c.doc_id, c.source_path, version.collection, c.chunk_index, c.page,
-                     len(c.text.split()), c.content_hash, c.ocr, c.ocr_confidence]
-                    for c in chunks
-                ],
-            )  # fmt: skip
-        con.execute("COMMIT")
-    except Exception:
+        yield
+    except BaseException:
         con.execute("ROLLBACK")
         raise
+    con.execute("COMMIT")
+
+
+def _write_document(
+    con: duckdb.DuckDBPyConnection, run_id: str, version: DocumentVersion, chunks: list[Chunk]
+) -> None:
+    con.execute("DELETE FROM chunks WHERE path = ?", [version.path])
+    con.execute("DELETE FROM documents WHERE path = ?", [version.path])
+    con.execute(
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            version.path, version.doc_id, version.source_root, version.collection, version.content_sha256,
+            version.config_signature, version.status, version.kind, version.pages, version.pages_ocr,
+            len(chunks), run_id, _now(),
+        ],
+    )  # fmt: skip
+    if chunks:
+        con.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [c.chunk_id, c.doc_id, c.source_path, version.collection, c.chunk_index, c.page,
+                 len(c.text.split()), c.content_hash, c.ocr, c.ocr_confidence]
+                for c in chunks
+            ],
+        )  # fmt: skip
+
+
+def replace_documents(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    source_root: str,
+    collection: str,
+    versions: list[tuple[DocumentVersion, list[Chunk]]],
+) -> None:
+    """Swap in a full rebuild's records for one source root of a collection, in one transaction."""
+    with _transaction(con):
+        con.execute(
+            "DELETE FROM chunks WHERE path IN "
+            "(SELECT path FROM documents WHERE source_root = ? AND collection = ?)",
+            [source_root, collection],
+        )
+        con.execute(
+            "DELETE FROM documents WHERE source_root = ? AND collection = ?", [source_root, collection]
+        )
+        for version, chunks in versions:
+            _write_document(con, run_id, version, chunks)
 
 
 def forget_document(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """Remove a deleted file from the manifest."""
-    con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM chunks WHERE path = ?", [path])
-    con.execute("DELETE FROM documents WHERE path = ?", [path])
-    con.execute("COMMIT")
+    with _transaction(con):
+        con.execute("DELETE FROM chunks WHERE path = ?", [path])
+        con.execute("DELETE FROM documents WHERE path = ?", [path])

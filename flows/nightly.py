@@ -1,0 +1,135 @@
+"""The nightly flow: bring the plan's sources up to date, evaluate its data sets, write the dashboards and
+artifacts, and fail when a method regressed against its baseline.
+
+Ingest and evaluation steps are cached across runs on fingerprints of what they depend on (file contents,
+data, settings, code version), in the result storage of the settings, so unchanged work is skipped.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
+from prefect.filesystems import LocalFileSystem
+
+from flows.evaluate import publish_artifacts
+from schemas.plan import NightlyPlan, load_plan
+from schemas.settings import Settings, apply_library_environment, get_settings
+from tasks.evaluate import EvalSummary
+from tasks.ingest import ingest
+from tasks.nightly import artifact_key, dataset_fingerprint, run_planned, source_fingerprint
+from tasks.regression import Comparison, RegressionDetected, check_regression
+from warehouse.db import session
+from warehouse.report import build_report
+
+apply_library_environment()
+
+
+def ingest_source(root: Path, collection: str | None, fingerprint: str, settings: Settings):
+    """Ingest one source folder (cached on its fingerprint)."""
+    return ingest(root, settings, collection)
+
+
+def evaluate_planned(evaluation, fingerprint: str, settings: Settings) -> EvalSummary:
+    """Evaluate one planned data set (cached on its fingerprint)."""
+    return run_planned(evaluation, settings)
+
+
+RESULT_STORAGE_BLOCK = "ragroute-results"
+
+
+def _result_storage(settings: Settings) -> LocalFileSystem:
+    """The settings' result storage path, saved as a block on the Prefect server (tasks need a saved one)."""
+    storage = LocalFileSystem(basepath=str(settings.results_path))
+    storage.save(RESULT_STORAGE_BLOCK, overwrite=True)
+    return storage
+
+
+def _cached(fn, name: str, storage: LocalFileSystem, settings: Settings, *covered: str):
+    """A task cached across flow runs on its inputs and source; `settings` and the `covered` inputs are left
+    out of the key, since the fingerprint input already covers what matters in them."""
+    inputs = INPUTS - "settings"
+    for name_ in covered:
+        inputs = inputs - name_
+    return task(
+        fn,
+        name=name,
+        cache_policy=inputs + TASK_SOURCE,
+        cache_expiration=timedelta(days=settings.nightly_cache_days),
+        persist_result=True,
+        result_storage=storage,
+    )
+
+
+fingerprint_source = task(source_fingerprint, name="fingerprint-source", cache_policy=NO_CACHE)
+fingerprint_dataset = task(dataset_fingerprint, name="fingerprint-dataset", cache_policy=NO_CACHE)
+
+
+@task(name="write-report", cache_policy=NO_CACHE)
+def write_report(settings: Settings, summary: EvalSummary) -> Path:
+    out = settings.data_dir / "reports" / f"{artifact_key('nightly', summary.dataset)}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return build_report(settings.warehouse_path, out, summary.run_id)
+
+
+@task(name="check-regression", cache_policy=NO_CACHE)
+def regression_task(settings: Settings, plan: NightlyPlan, summary: EvalSummary, baseline: str) -> str | None:
+    """Compare with the baseline and store the comparison; returns the failure message, if any."""
+    pinned = None if baseline == "previous" else baseline
+    comparisons: list[Comparison] = []
+    failure = None
+    with session(settings.warehouse_path) as con:
+        try:
+            comparisons = check_regression(
+                con, summary.run_id, pinned, plan.regression.max_score_drop, plan.regression.max_cost_rise_pct
+            )
+        except RegressionDetected as error:
+            failure = str(error)
+    if failure:
+        print(failure)
+    elif comparisons:
+        print(f"{summary.dataset}: no regression against the baseline ({len(comparisons)} comparisons)")
+    else:
+        print(f"{summary.dataset}: no baseline run to compare with yet")
+    return failure
+
+
+@flow(name="nightly", log_prints=True)
+def nightly_flow(plan_path: str | None = None) -> dict:
+    """scan + ingest → evaluate → report → regression check, as the plan says."""
+    settings = get_settings()
+    plan = load_plan(Path(plan_path) if plan_path else settings.plan_path)
+    storage = _result_storage(settings)
+    ingest_cached = _cached(ingest_source, "ingest-source", storage, settings)
+    evaluate_cached = _cached(evaluate_planned, "evaluate-dataset", storage, settings, "evaluation")
+
+    for source in plan.sources:
+        summary = ingest_cached(
+            source.path,
+            source.collection,
+            fingerprint_source(source.path, settings, source.collection),
+            settings,
+        )
+        print(f"{source.path}: {summary.status}, {summary.documents_changed} changed")
+
+    failures, runs = [], []
+    for evaluation in plan.evaluations:
+        summary = evaluate_cached(evaluation, fingerprint_dataset(evaluation, settings), settings)
+        report = write_report(settings, summary)
+        publish_artifacts(summary, report)
+        runs.append({"dataset": summary.dataset, "run_id": summary.run_id, "status": summary.status})
+        failure = regression_task(settings, plan, summary, evaluation.baseline)
+        if failure:
+            failures.append(failure)
+
+    create_markdown_artifact(
+        key="nightly-regression",
+        markdown="\n\n".join(failures) if failures else "No method regressed against its baseline.",
+        description="Regression check of the nightly run",
+    )
+    if failures:
+        raise RegressionDetected("\n".join(failures))
+    return {"runs": runs}

@@ -1,0 +1,70 @@
+"""The nightly plan: which sources to keep indexed, which data sets to evaluate, when a run has regressed.
+
+A YAML file (`RAGROUTE_PLAN_PATH`, default `ragroute-plan.yaml` in the project root); relative paths in it are
+relative to the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class PlanError(ValueError):
+    """The plan file is missing or invalid; the message names the file and the problem."""
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    collection: str | None = None  # default: the `collection` setting
+
+
+class Evaluation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str  # `mini`, a LongBench/∞Bench task name, or a .jsonl path
+    methods: list[str] = Field(default_factory=lambda: ["lc", "rag", "self_route"])
+    k: list[int] = Field(default_factory=lambda: [5])
+    retriever: Literal["dense", "bm25", "hybrid"] | None = None
+    limit: int | None = None
+    collection: str | None = None  # for a corpus QA set: the ingested collection
+    # `previous`: the last completed run of the same data set and model; or a pinned run id.
+    baseline: str = "previous"
+
+
+class Regression(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_score_drop: float = 2.0  # points of 100
+    max_cost_rise_pct: float = 20.0
+
+
+class NightlyPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[Source] = Field(default_factory=list)
+    evaluations: list[Evaluation] = Field(default_factory=list)
+    regression: Regression = Field(default_factory=Regression)
+
+
+def load_plan(path: Path) -> NightlyPlan:
+    """Read and check the plan; source paths and .jsonl data sets become absolute."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        plan = NightlyPlan.model_validate(raw)
+    except FileNotFoundError as error:
+        raise PlanError(f"no plan file at {path}: create it or set RAGROUTE_PLAN_PATH") from error
+    except (yaml.YAMLError, ValidationError) as error:
+        raise PlanError(f"invalid plan {path}: {error}") from error
+    base = path.resolve().parent
+    for source in plan.sources:
+        source.path = (base / source.path).resolve()
+    for evaluation in plan.evaluations:
+        if evaluation.dataset.endswith(".jsonl"):
+            evaluation.dataset = str((base / evaluation.dataset).resolve())
+    return plan
