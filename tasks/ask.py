@@ -23,7 +23,7 @@ from tasks.chunk import page_at
 from tasks.evaluate import is_declined
 from tasks.llm import LLM, Completion
 from tasks.tokens import tokenizer_for
-from tasks.vectorstore import connect
+from tasks.vectorstore import connect, live_collection
 from warehouse import results
 from warehouse.asks import record_ask
 from warehouse.db import session
@@ -217,7 +217,7 @@ class Asker:
         )
         try:
             with connect(self.settings) as client:
-                if not client.collections.exists(self.collection_name):
+                if live_collection(client, self.collection_name) is None:
                     raise AskError(
                         f"collection {self.collection_name} does not exist: run `ragroute ingest` first"
                     )

@@ -108,7 +108,8 @@ def test_deployments_are_applied(prefect):
     names = {d["name"] for d in _api(prefect, "POST", "/deployments/filter", {})}
     assert {"ingest", "reindex", "scan", "nightly", "health"} <= names
     nightly = _api(prefect, "GET", "/deployments/name/nightly/nightly")
-    assert nightly["work_pool_name"] == "gpu" and nightly["concurrency_limit"] == 1
+    assert nightly["work_pool_name"] == "gpu"
+    assert (nightly.get("global_concurrency_limit") or {}).get("limit") == 1, nightly
     assert [s["schedule"]["cron"] for s in nightly["schedules"]] == ["0 2 * * *"]
     scan = _api(prefect, "GET", "/deployments/name/scan/scan")
     assert scan["work_pool_name"] == "cpu" and scan["schedules"][0]["schedule"]["interval"] == 300
