@@ -1,9 +1,9 @@
 """The OpenAI-compatible LLM endpoint: the local llama.cpp server, OpenAI, or vLLM, all through `openai`.
 
 `LLM.complete` adds what an evaluation needs around one chat completion: bounded concurrency, retries with
-backoff on 429/5xx/timeouts (honouring Retry-After), temperature 0, a persistent response cache, token usage
-(counted with the tokenizer and flagged when the endpoint reports none) and the probability that the answer
-starts with "unanswerable" when the endpoint returns logprobs.
+backoff on 429/5xx/timeouts and malformed answers (honouring Retry-After), temperature 0, a persistent response
+cache of real answers only, token usage (counted with the tokenizer and flagged when the endpoint reports none)
+and the probability that the answer starts with "unanswerable" when the endpoint returns logprobs.
 """
 
 from __future__ import annotations
@@ -93,6 +93,16 @@ def _retryable(error: BaseException) -> bool:
     return isinstance(error, openai.APITimeoutError | openai.APIConnectionError | MalformedResponse)
 
 
+def _check_completion(response) -> None:
+    """Raise MalformedResponse unless `response` is a chat completion with an answer to read."""
+    choices = getattr(response, "choices", None)  # a body that is not JSON comes back as a plain string
+    if not choices:
+        raise MalformedResponse("the response has no choices")
+    message = getattr(choices[0], "message", None)
+    if message is None or getattr(message, "content", None) is None:
+        raise MalformedResponse("the response has no answer text")
+
+
 def _retry_after_s(error: BaseException) -> float | None:
     response = getattr(error, "response", None)
     value = response.headers.get("retry-after") if response is not None else None
@@ -175,18 +185,20 @@ class LLM:
         async for attempt in retrying:
             with attempt:
                 self.counter.requests += 1
-                response = await self.client.chat.completions.create(
-                    model=self.model, messages=messages, **parameters
-                )
-                if not response.choices or response.choices[0].message is None:
-                    raise MalformedResponse("the response has no choices")
+                try:
+                    response = await self.client.chat.completions.create(
+                        model=self.model, messages=messages, **parameters
+                    )
+                except json.JSONDecodeError as error:  # a 200 with a broken body: the client does not wrap it
+                    raise MalformedResponse(f"the response body is not valid JSON: {error}") from error
+                _check_completion(response)
                 return response
         raise AssertionError("unreachable")
 
     def _wait(self, retry_state) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after = _retry_after_s(error) if error else None
-        backoff = wait_exponential_jitter(initial=0.5, max=30)(retry_state)
+        backoff = wait_exponential_jitter(multiplier=0.5, max=30)(retry_state)
         return min(retry_after, 60.0) if retry_after is not None else backoff
 
     def _completion(self, prompt: str, response, latency_ms: float) -> Completion:
