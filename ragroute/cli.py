@@ -108,12 +108,21 @@ def ingest_command(
 ) -> None:
     """Index new and changed documents under PATH into Weaviate; remove chunks of deleted ones."""
     from flows.ingest import ingest_flow
-    from tasks.ingest import OutsideSourceRoots, SourceUnavailable
+    from tasks.ingest import (
+        OutsideSourceRoots,
+        SourceUnavailable,
+        WeaviateUnreachable,
+        ensure_within_source_roots,
+    )
 
+    try:
+        ensure_within_source_roots(path, get_settings())  # refused before a flow run starts
+    except OutsideSourceRoots as error:
+        _fail(str(error))
     with _progress("ingest") as show:
         try:
             result = ingest_flow(str(path), collection, show, full)
-        except (SourceUnavailable, OutsideSourceRoots) as error:
+        except (SourceUnavailable, OutsideSourceRoots, WeaviateUnreachable) as error:
             _fail(str(error))
     if full:
         console.print(f"alias {result.alias} now reads {result.collection} (previous: {result.previous or '-'})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,14 @@ MIME_PREFIXES = {
     "pptx": ("application/vnd.openxmlformats-officedocument.presentationml", "application/zip",
              "application/octet-stream"),
 }  # fmt: skip
+# Office files are ZIP archives. Their XML compresses 5-20x and images not at all, so a large archive that
+# would expand more than ZIP_MAX_RATIO times is a zip bomb; none may expand past ZIP_MAX_FILE_MULTIPLE x the
+# file size limit.
+ZIP_MAX_RATIO = 100
+ZIP_RATIO_MIN_BYTES = 10 * 1024 * 1024
+ZIP_MAX_FILE_MULTIPLE = 20
+# Smaller images cannot hold a line of text tesseract could read.
+MIN_OCR_PIXELS = 10
 
 
 class BadDocument(Exception):
@@ -79,8 +88,60 @@ def _check_file(path: Path, settings: Settings) -> str:
         raise BadDocument(
             f"file too large: {size} bytes > limit {settings.max_file_bytes} (RAGROUTE_MAX_FILE_BYTES)"
         )
+    if kind in TEXT_KINDS and kind != "email":  # e-mails declare their own charsets
+        _check_text(path.read_bytes())
     _check_content(path, kind)
+    if kind in ("docx", "pptx"):
+        _check_zip(path, settings)
+    elif kind == "html":
+        _check_html_depth(path)
     return kind
+
+
+def _check_text(raw: bytes) -> None:
+    """Text files must be UTF-8 text: no NUL bytes (binary data), no other encodings."""
+    if (nul := raw.find(b"\x00")) >= 0:
+        raise BadDocument(f"text file contains NUL bytes (first at offset {nul}): it is binary, not text")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadDocument(
+            f"text is not valid UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); "
+            "convert the file to UTF-8"
+        ) from error
+
+
+def _check_zip(path: Path, settings: Settings) -> None:
+    """Refuse a DOCX/PPTX that is not a ZIP archive, or whose declared uncompressed size is a zip bomb's.
+
+    Only the archive's directory is read; nothing is decompressed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile as error:
+        raise BadDocument(f"corrupt {path.suffix} file: it is not a valid ZIP archive", str(error)) from error
+    expanded = sum(member.file_size for member in members)
+    packed = max(sum(member.compress_size for member in members), 1)
+    limit = settings.max_file_bytes * ZIP_MAX_FILE_MULTIPLE
+    if expanded > limit or (expanded > ZIP_RATIO_MIN_BYTES and expanded > packed * ZIP_MAX_RATIO):
+        raise BadDocument(
+            f"zip bomb: the {path.suffix} archive would expand to {expanded} bytes from {packed} "
+            f"(ratio {expanded // packed}:1; limits {ZIP_MAX_RATIO}:1 and {limit} bytes); it was not opened"
+        )
+
+
+def _check_html_depth(path: Path) -> None:
+    """libxml2, which parses HTML for `unstructured`, stops at 256 nested elements and silently drops what
+    lies deeper: refuse such a page instead of indexing part of it."""
+    from lxml import etree
+
+    parser = etree.HTMLParser()
+    etree.fromstring(path.read_bytes(), parser)
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        raise BadDocument(
+            "HTML nested too deeply: more than 255 levels of elements, the parser would drop the text inside",
+            "; ".join(error.message for error in parser.error_log)[:500],
+        )
 
 
 def _check_content(path: Path, kind: str) -> None:
@@ -184,6 +245,11 @@ def _extract_image(path: Path, settings: Settings) -> tuple[list[Element], int, 
         with Image.open(path) as image:
             image.verify()
         with Image.open(path) as image:
+            if min(image.size) < MIN_OCR_PIXELS:
+                raise BadDocument(
+                    f"image too small to OCR: {image.width}x{image.height} pixels "
+                    f"(at least {MIN_OCR_PIXELS}x{MIN_OCR_PIXELS})"
+                )
             frames = getattr(image, "n_frames", 1)
             if frames == 1:  # tesseract reads the file itself: no re-encoding
                 element = _ocr_element(path, 1, settings.ocr_languages)
@@ -200,17 +266,6 @@ def _extract_image(path: Path, settings: Settings) -> tuple[list[Element], int, 
 
 
 def _extract_with_unstructured(path: Path, kind: str, settings: Settings) -> tuple[list[Element], int, int]:
-    if kind in TEXT_KINDS and kind != "email":
-        raw = path.read_bytes()
-        if b"\x00" in raw:
-            raise BadDocument("text file contains NUL bytes: it is binary, not text")
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise BadDocument(
-                f"text is not valid UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); "
-                "convert the file to UTF-8"
-            ) from error
     from unstructured.partition.auto import partition
 
     try:
@@ -223,7 +278,7 @@ def _extract_with_unstructured(path: Path, kind: str, settings: Settings) -> tup
 
 
 def extract_document(path: Path, settings: Settings) -> ExtractedDocument:
-    """Read one file into elements with page numbers; raises BadDocument for anything that cannot be indexed."""
+    """Read one file into elements with page numbers; raises BadDocument for anything not indexable."""
     started = time.perf_counter()
     try:
         kind = _check_file(path, settings)
@@ -243,6 +298,7 @@ def extract_document(path: Path, settings: Settings) -> ExtractedDocument:
         raise BadDocument("file disappeared while it was being read") from error
     if not elements:
         raise BadDocument("no text found" + (" (OCR read nothing)" if pages_ocr else ""))
+    _check_ocr_confidence(elements, settings)
     return ExtractedDocument(
         path=str(path),
         doc_id=doc_id_for(path),
@@ -253,6 +309,17 @@ def extract_document(path: Path, settings: Settings) -> ExtractedDocument:
         elements=elements,
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_ocr_confidence(elements: list[Element], settings: Settings) -> None:
+    """A document whose text all comes from OCR read with low confidence (a rotated, blurred or tiny scan)
+    yields only garbage: refuse it as a whole, with the confidence in the reason."""
+    confidences = [el.ocr_confidence for el in elements if el.ocr and el.ocr_confidence is not None]
+    if len(confidences) == len(elements) and max(confidences) < settings.min_ocr_confidence:
+        raise BadDocument(
+            f"OCR confidence too low: {max(confidences):.0f} < {settings.min_ocr_confidence:.0f} "
+            "(RAGROUTE_MIN_OCR_CONFIDENCE); the scan may be rotated, blurred or too small"
+        )
 
 
 @dataclass

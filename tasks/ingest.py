@@ -2,7 +2,9 @@
 
 Only new and changed files are processed; unchanged ones cost a hash. Each document's chunks are written to
 Weaviate under deterministic ids before the manifest records the document, so an interrupted run converges
-when rerun. Chunks of an older version of a document are deleted after the new ones are in.
+when rerun. Chunks of an older version of a document are deleted after the new ones are in. Before any of a
+document's objects change, its manifest row is marked 'pending' (a new document gets one), so a rerun redoes
+or removes it even when its file was reverted or deleted after the crash.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import re
 import stat
 import time
 import uuid
@@ -21,6 +24,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from weaviate.classes.query import Filter
+from weaviate.exceptions import (
+    WeaviateConnectionError,
+    WeaviateDeleteManyError,
+    WeaviateRetryError,
+    WeaviateStartUpError,
+    WeaviateTimeoutError,
+)
 
 from schemas.collection import collection_name
 from schemas.documents import Chunk, IngestSummary, QuarantineRecord
@@ -39,6 +49,27 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 class SourceUnavailable(RuntimeError):
     """The source folder cannot be read; nothing is changed."""
+
+
+class WeaviateUnreachable(RuntimeError):
+    """The connection to Weaviate failed mid-run; documents not recorded yet are redone by the next run."""
+
+
+_LOST_CONNECTION = (WeaviateConnectionError, WeaviateRetryError, WeaviateStartUpError, WeaviateTimeoutError)
+
+
+def weaviate_unreachable(error: Exception, settings: Settings) -> WeaviateUnreachable | None:
+    """A one-line error for a failed connection to Weaviate (the client's own is a gRPC dump), else None."""
+    unavailable = isinstance(error, WeaviateDeleteManyError) and "UNAVAILABLE" in str(error)
+    if not (isinstance(error, _LOST_CONNECTION) or unavailable):
+        return None
+    details = re.search(r'details = "([^"]+)"', str(error))
+    cause = details.group(1) if details else str(error).strip().splitlines()[0]
+    return WeaviateUnreachable(
+        f"cannot reach Weaviate at {settings.weaviate_http_url} ({type(error).__name__}: {cause}); "
+        "documents not recorded as indexed are redone by the next run once Weaviate is up "
+        "(`ragroute services status`)"
+    )
 
 
 class OutsideSourceRoots(ValueError):
@@ -239,8 +270,12 @@ class Ingestion:
             self._run()
             self.summary.status = "completed_with_failures" if self.summary.documents_failed else "completed"
         except Exception as error:
+            unreachable = weaviate_unreachable(error, self.settings)
+            failure = unreachable or error
             self.summary.status = "failed"
-            self.summary.notes.append(f"run failed: {type(error).__name__}: {error}")
+            self.summary.notes.append(f"run failed: {type(failure).__name__}: {failure}")
+            if unreachable:
+                raise unreachable from error
             raise
         finally:
             self.summary.seconds = round(time.perf_counter() - started, 3)
@@ -316,8 +351,9 @@ class Ingestion:
         with self._db() as con:
             manifest.add_validation_results(con, self.summary.run_id, report.outcomes)
         self._quarantine(report.quarantined)
-        failed_checks = {r.path: r.reason.split(": ", 1)[-1] for r in report.quarantined}
+        failed_checks = {r.path: r.reason.split(": ", 1)[-1] for r in report.quarantined}  # path -> checks
         vectors = embed_texts([c.text for c in report.passed], self.settings)
+        self._mark_pending([self._version(outcome, "pending") for outcome in outcomes])
         failed = write_objects(self.weaviate, map(self._to_object, report.passed, vectors))
         failed_by_id = {f.uuid: f for f in failed}
         passed_ids = {c.chunk_id for c in report.passed}
@@ -335,7 +371,8 @@ class Ingestion:
                         QuarantineRecord(
                             path=str(outcome.path),
                             stage="validate",
-                            reason=f"no chunk passed validation: {failed_checks.get(str(outcome.path), 'no chunks')}",
+                            reason="no chunk passed validation: "
+                            + failed_checks.get(str(outcome.path), "no chunks"),
                         )
                     ],
                 )
@@ -382,18 +419,28 @@ class Ingestion:
             if chunks:
                 stale = stale & Filter.by_property("doc_hash").not_equal(doc_hash)
             self.summary.chunks_deleted += delete_where(self.weaviate, stale)
-        document = outcome.document
-        version = manifest.DocumentVersion(
-            path=str(outcome.path), doc_id=doc_id, source_root=str(self.root), collection=self.collection_name,
-            content_sha256=outcome.sha256, config_signature=self.signature, status=status,
-            kind=document.kind if document else None, pages=document.pages if document else None,
-            pages_ocr=document.pages_ocr if document else None,
-        )  # fmt: skip
+        version = self._version(outcome, status)
         if self.rebuild_into:
             self.rebuilt.append((version, chunks))
             return
         with self._db() as con:
             manifest.record_document(con, self.summary.run_id, version, chunks)
+
+    def _version(self, outcome: Outcome, status: str) -> manifest.DocumentVersion:
+        document = outcome.document
+        return manifest.DocumentVersion(
+            path=str(outcome.path), doc_id=doc_id_for(outcome.path), source_root=str(self.root),
+            collection=self.collection_name, content_sha256=outcome.sha256, config_signature=self.signature,
+            status=status, kind=document.kind if document else None,
+            pages=document.pages if document else None, pages_ocr=document.pages_ocr if document else None,
+        )  # fmt: skip
+
+    def _mark_pending(self, versions: list[manifest.DocumentVersion]) -> None:
+        """Flag documents before their Weaviate objects change, so a crash before they are recorded is redone
+        by the next run (see `manifest.mark_pending`). A rebuild writes into a collection nobody reads yet."""
+        if not self.rebuild_into:
+            with self._db() as con:
+                manifest.mark_pending(con, self.summary.run_id, versions)
 
     def _remove_deleted(self, deleted: list[manifest.KnownDocument], seen: int, known: int) -> None:
         if not deleted:
@@ -405,6 +452,11 @@ class Ingestion:
                 f"(partial-scan guard, RAGROUTE_DELETE_GUARD_MIN_SEEN_RATIO={self.settings.delete_guard_min_seen_ratio})"
             )
             return
+        self._mark_pending([
+            manifest.DocumentVersion(d.path, d.doc_id, str(self.root), self.collection_name,
+                                     d.content_sha256, d.config_signature, "pending", None, None, None)
+            for d in deleted
+        ])  # fmt: skip
         for document in deleted:
             self.summary.chunks_deleted += delete_where(
                 self.weaviate, Filter.by_property("doc_id").equal(document.doc_id)

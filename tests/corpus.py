@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import random
+import re
 import textwrap
+import zipfile
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -21,11 +25,11 @@ def body(topic: str, sentences: int = 12) -> str:
     return planted + PARAGRAPH * sentences
 
 
-def text_pdf(path: Path, pages: list[str]) -> None:
+def text_pdf(path: Path | io.BytesIO, pages: list[str]) -> None:
     from reportlab.lib.pagesizes import letter
     from reportlab.pdfgen import canvas
 
-    pdf = canvas.Canvas(str(path), pagesize=letter)
+    pdf = canvas.Canvas(path if isinstance(path, io.BytesIO) else str(path), pagesize=letter)
     for text in pages:
         y = 720
         for line in textwrap.wrap(text, width=90):
@@ -96,33 +100,123 @@ def good_corpus(folder: Path) -> dict[str, str]:
     return topics
 
 
-def bad_corpus(folder: Path, max_file_bytes: int) -> dict[str, str]:
-    """Files that cannot be indexed; returns file name -> a fragment of the expected quarantine reason."""
+def pdf_bytes(text: str) -> bytes:
+    """A one-page text PDF, as bytes."""
+    buffer = io.BytesIO()
+    text_pdf(buffer, [text])
+    return buffer.getvalue()
+
+
+def encrypted_pdf(data: bytes) -> bytes:
     import pypdf
 
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "empty.txt").write_bytes(b"")
-    good = io.BytesIO()
-    text_pdf(folder / "_tmp.pdf", [body("x")])
-    data = (folder / "_tmp.pdf").read_bytes()
-    (folder / "_tmp.pdf").unlink()
-    (folder / "truncated.pdf").write_bytes(data[: len(data) // 3])
     writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(data)))
     writer.encrypt(user_password="secret", owner_password="owner")
-    writer.write(good)
-    (folder / "locked.pdf").write_bytes(good.getvalue())
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def empty_pdf() -> bytes:
+    """A well-formed PDF with no pages."""
+    import pypdf
+
+    buffer = io.BytesIO()
+    pypdf.PdfWriter().write(buffer)
+    return buffer.getvalue()
+
+
+def corrupt_xref_pdf(data: bytes) -> bytes:
+    """The cross-reference table overwritten with offsets past the end, and the object headers damaged so
+    that the table cannot be rebuilt by scanning the file either."""
+    start = data.rfind(b"\nxref") + 1
+    garbage = b"xref\n0 8\n" + b"9999999999 00000 n \n" * 8
+    return (
+        re.sub(rb"(\d+) 0 obj", rb"\1 0 ojb", data[:start]) + garbage + data[data.index(b"trailer", start) :]
+    )
+
+
+def zip_bomb_docx(path: Path, expanded_bytes: int = 64 * 1024 * 1024) -> None:
+    """A real DOCX plus one member that declares `expanded_bytes` of zeros (about 1000:1 compressed)."""
+    docx(path, body("bomb"))
+    block = bytes(1024 * 1024)
+    with (
+        zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("word/media/padding.bin", "w", force_zip64=True) as member,
+    ):
+        for _ in range(expanded_bytes // len(block)):
+            member.write(block)
+
+
+def deeply_nested_html(depth: int = 5000) -> str:
+    return f"<html><body>{'<div>' * depth}<p>{body('abyss')}</p>{'</div>' * depth}</body></html>"
+
+
+def outside_target(folder: Path) -> Path:
+    """A file beside (not under) `folder`, which a symbolic link in the bad corpus points to."""
+    return folder.parent / f"{folder.name}-outside" / "secret.txt"
+
+
+def bad_corpus(folder: Path, max_file_bytes: int) -> dict[str, str]:
+    """Files that cannot be indexed; returns file name -> a fragment of the expected quarantine reason."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = pdf_bytes(body("x"))
+    files: dict[str, bytes] = {
+        "empty.txt": b"",
+        "truncated.pdf": data[: len(data) // 3],
+        "bad_xref.pdf": corrupt_xref_pdf(data),
+        "locked.pdf": encrypted_pdf(data),
+        "no_pages.pdf": empty_pdf(),
+        "fake.pdf": b"this is plain text pretending to be a PDF " * 20,
+        "tool.exe": b"MZ\x90\x00" + bytes(range(256)) * 4,
+        "garbage.md": random.Random(7).randbytes(4096),
+        "nul.txt": b"The harbour log. " * 20 + b"\x00" * 8 + b"More entries follow. " * 20,
+        "latin1.txt": ("Caf\xe9 cr\xe8me br\xfbl\xe9e. " * 20).encode("latin-1"),
+        "mixed_encoding.txt": "Café crème. ".encode() * 10 + "Café crème. ".encode("latin-1") * 10,
+        "huge.txt": b"word " * (max_file_bytes // 5 + 10),
+        "one_line.txt": b"QUJD" * 60_000,  # 240 kB on one line, without a space: no word, no chunk
+        "broken.docx": b"PK\x03\x04" + random.Random(8).randbytes(2048),
+        "nested.html": deeply_nested_html().encode(),
+    }
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
     page_image("").save(folder / "blank.png")
-    (folder / "fake.pdf").write_bytes(b"this is plain text pretending to be a PDF " * 20)
-    (folder / "tool.exe").write_bytes(b"MZ\x90\x00" + bytes(range(256)) * 4)
-    (folder / "latin1.txt").write_bytes(("Caf\xe9 cr\xe8me br\xfbl\xe9e. " * 20).encode("latin-1"))
-    (folder / "huge.txt").write_text("word " * (max_file_bytes // 5 + 10))
+    page_image(body("compass")).resize((8, 8)).save(folder / "tiny.png")
+    page_image(body("compass")).rotate(90, expand=True).save(folder / "rotated.png")
+    page_image(body("sextant")).save(folder / "photo.docx", format="PNG")
+    zip_bomb_docx(folder / "bomb.docx")
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "loop_a.txt").symlink_to(folder / "loop_b.txt")
+    (folder / "loop_b.txt").symlink_to(folder / "loop_a.txt")
+    (folder / "dangling.txt").symlink_to(folder / "nowhere.txt")
+    outside = outside_target(folder)
+    outside.parent.mkdir(parents=True, exist_ok=True)
+    outside.write_text(f"Never to be indexed: {body('contraband')}")
+    (folder / "outside.txt").symlink_to(outside)
     return {
-        "empty.txt": "empty file",
+        "empty.txt": "empty file (0 bytes)",
         "truncated.pdf": "corrupt PDF",
+        "bad_xref.pdf": "corrupt PDF: it cannot be parsed",
         "locked.pdf": "encrypted PDF",
-        "blank.png": "no text found",
-        "fake.pdf": "content does not match extension",
-        "tool.exe": "unsupported file type",
-        "latin1.txt": "not valid UTF-8",
+        "no_pages.pdf": "PDF has no pages",
+        "fake.pdf": "content does not match extension .pdf: the file is text/plain",
+        "tool.exe": "unsupported file type '.exe'",
+        "garbage.md": "text file contains NUL bytes",
+        "nul.txt": "text file contains NUL bytes (first at offset 340)",
+        "latin1.txt": "not valid UTF-8 (byte 0xe9 at offset 3)",
+        "mixed_encoding.txt": "not valid UTF-8 (byte 0xe9 at offset 143)",
         "huge.txt": "file too large",
+        "one_line.txt": "no chunk passed validation",
+        "broken.docx": "corrupt .docx file: it is not a valid ZIP archive",
+        "nested.html": "HTML nested too deeply",
+        "blank.png": "no text found (OCR read nothing)",
+        "tiny.png": "image too small to OCR: 8x8 pixels",
+        "rotated.png": "OCR confidence too low",
+        "photo.docx": "content does not match extension .docx: the file is image/png",
+        "bomb.docx": "zip bomb",
+        "pipe.txt": "not a regular file (named pipe)",
+        "loop_a.txt": "symbolic link loop",
+        "loop_b.txt": "symbolic link loop",
+        "dangling.txt": "broken symbolic link",
+        "outside.txt": "symbolic link to a file outside the source folder",
     }

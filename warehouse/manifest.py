@@ -126,6 +126,27 @@ def record_document(
         _write_document(con, run_id, version, chunks)
 
 
+def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[DocumentVersion]) -> None:
+    """Flag documents whose Weaviate objects are about to change; a new one gets a row without chunks.
+
+    Only `record_document` or `forget_document` clears the flag. A run killed in between leaves the document
+    'pending', which the next run never takes as unchanged: it redoes the file, whatever it holds by then, or
+    deletes the document's objects if the file is gone, so no object outlives a crash unlisted."""
+    if not versions:
+        return
+    with _transaction(con):
+        con.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?) ON CONFLICT (path) "
+            "DO UPDATE SET status = 'pending', last_run_id = excluded.last_run_id, "
+            "updated_at = excluded.updated_at",
+            [
+                [v.path, v.doc_id, v.source_root, v.collection, v.content_sha256, v.config_signature, v.kind,
+                 v.pages, v.pages_ocr, run_id, _now()]
+                for v in versions
+            ],
+        )  # fmt: skip
+
+
 @contextmanager
 def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("BEGIN TRANSACTION")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -9,6 +10,14 @@ import duckdb
 from warehouse.db import connect
 
 READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
+# PRAGMAs that only describe the database; others change settings or write (import_database, create_fts_index)
+READ_PRAGMAS = {
+    "collations", "database_list", "database_size", "functions", "metadata_info", "platform", "show",
+    "show_tables", "show_tables_expanded", "storage_info", "table_info", "user_agent", "version",
+}  # fmt: skip
+PRAGMA_NAME = re.compile(r"\s*PRAGMA\s+(\w+)", re.IGNORECASE)
+# EXPLAIN ANALYZE runs the statement it explains: that statement is checked too.
+EXPLAIN_PREFIX = re.compile(r"\s*EXPLAIN\s+(ANALYZE\s+|\([^)]*\)\s*)?", re.IGNORECASE)
 
 
 class WriteRefused(Exception):
@@ -19,11 +28,24 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse anything but queries (SELECT, WITH … SELECT, EXPLAIN, SHOW/DESCRIBE, read-only PRAGMAs)."""
     for statement in con.extract_statements(sql):
         kind = statement.type.name
-        if kind not in READ_STATEMENTS:
-            raise WriteRefused(
-                f"`ragroute sql` is read-only: {kind} statements are refused. Query the tables and views with "
-                "SELECT; results can be saved with --format csv|json|parquet --out FILE."
-            )
+        if kind == "EXPLAIN":
+            explained = EXPLAIN_PREFIX.sub("", statement.query, count=1)
+            if explained == statement.query:
+                _refuse("this EXPLAIN statement is")
+            check_read_only(con, explained)
+        elif kind == "PRAGMA":
+            name = PRAGMA_NAME.match(statement.query)
+            if not name or name.group(1).lower() not in READ_PRAGMAS:
+                _refuse(f"PRAGMA {name.group(1)} is" if name else "this PRAGMA is")
+        elif kind not in READ_STATEMENTS:
+            _refuse(f"{kind} statements are")
+
+
+def _refuse(what: str) -> None:
+    raise WriteRefused(
+        f"`ragroute sql` is read-only: {what} refused. Query the tables and views with SELECT; results can "
+        "be saved with --format csv|json|parquet --out FILE."
+    )
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
@@ -33,7 +55,12 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelati
 
 
 def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    return connect(path, read_only=True)
+    """A read-only connection that cannot install extensions (a query naming an https:// file would
+    otherwise download one) nor change its settings afterwards."""
+    con = connect(path, read_only=True)
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+    return con
 
 
 def export(relation: duckdb.DuckDBPyRelation, fmt: str, out: Path | None) -> str | None:
