@@ -102,7 +102,9 @@ def ingest_command(
     path: Path = typer.Argument(..., help="Folder of documents to index."),
     collection: str | None = typer.Option(None, "--collection", help="Collection name (default: settings)."),
     full: bool = typer.Option(
-        False, "--full", help="Rebuild the whole collection into a new one and switch its alias (no downtime)."
+        False,
+        "--full",
+        help="Rebuild the whole collection into a new one and switch its alias (no downtime).",
     ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
@@ -125,7 +127,9 @@ def ingest_command(
         except (SourceUnavailable, OutsideSourceRoots, WeaviateUnreachable) as error:
             _fail(str(error))
     if full:
-        console.print(f"alias {result.alias} now reads {result.collection} (previous: {result.previous or '-'})")
+        console.print(
+            f"alias {result.alias} now reads {result.collection} (previous: {result.previous or '-'})"
+        )
         if as_json:
             typer.echo(
                 json.dumps(
