@@ -116,8 +116,9 @@ def test_offline_hub_error_says_where_to_put_the_file(settings, monkeypatch):
         load_dataset("narrativeqa", settings)
 
 
-def test_end_to_end_mini_run_then_rerun_makes_no_llm_call(running_services):
-    settings = running_services
+def test_end_to_end_mini_run_then_rerun_makes_no_llm_call(running_services, tmp_path):
+    # A data dir of its own: an empty response cache and warehouse, whatever ran before in the session.
+    settings = running_services.model_copy(update={"data_dir": tmp_path / "data"})
     examples = load_dataset("mini", settings, limit=2).examples
     config = EvalConfig(
         dataset="mini", methods=["lc", "rag", "rag_reorder", "self_route"], ks=[3], retriever="hybrid"

@@ -84,8 +84,9 @@ def test_mixed_folder_rerun_edit_delete(running_services, folder):
     assert removed.documents_deleted == 1
     remaining = _objects(settings, "Mixed")
     assert not any(p["source_path"].endswith("notes.md") for p in remaining.values())
-    assert _manifest(settings, "SELECT count(*) FROM chunks WHERE path LIKE '%notes.md'") == [(0,)]
-    assert _manifest(settings, "SELECT count(*) FROM documents WHERE path LIKE '%notes.md'") == [(0,)]
+    notes = [str((root / "notes.md").resolve())]
+    assert _manifest(settings, "SELECT count(*) FROM chunks WHERE path = ?", notes) == [(0,)]
+    assert _manifest(settings, "SELECT count(*) FROM documents WHERE path = ?", notes) == [(0,)]
 
 
 def test_bad_files_are_quarantined_and_good_ones_land(running_services, tmp_path):
