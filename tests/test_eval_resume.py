@@ -10,36 +10,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
-import pytest
-import yaml
 
 from schemas.settings import Settings
 from tasks.datasets import load_dataset
 from tasks.evaluate import EvalConfig, evaluate
 from tasks.mini import generate, write_jsonl
-from warehouse import results
-from warehouse.db import session
 
 EXAMPLES = 4
 METHODS = ["rag", "lc"]
 KILL_AFTER = 2  # predictions in the warehouse before the kill
 # BM25 after the first run has indexed the contexts: the rerun and the in-process run load no embedding model.
 RETRIEVER = "bm25"
-
-
-@pytest.fixture
-def priced(running_services: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """The session's settings with a price for the local model (so costs are not zero); the warehouse's
-    price table is put back afterwards."""
-    table = tmp_path / "prices.yaml"
-    table.write_text(yaml.safe_dump({"models": {running_services.llm_model: {"input": 0.5, "output": 1.5}}}))
-    yield running_services.model_copy(update={"price_table": table})
-    with session(running_services.warehouse_path) as con:
-        results.refresh_prices(con, results.load_prices(running_services.price_table))
 
 
 def _query(settings: Settings, sql: str, params: list) -> list[tuple] | None:

@@ -8,21 +8,16 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import duckdb
-import pytest
-import yaml
 
 from schemas.settings import Settings
 from tasks.evaluate import EvalConfig, EvalSummary, evaluate
 from tasks.llm import LLM, Completion
 from tasks.mini import generate
 from tests.fault_llm import FAKE_TOKENS, FAULT_KINDS, FaultLLM
-from warehouse import results
-from warehouse.db import session
 
 SEED = 7  # the fault server's RNG
 PROMPT = "What is the capital of France? Answer in one word."
@@ -38,17 +33,6 @@ RECORDED_ERRORS = {
     "malformed_json": "MalformedResponse: the response body is not valid JSON",
     "empty_choices": "MalformedResponse: the response has no choices",
 }
-
-
-@pytest.fixture
-def priced(running_services: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """The session's settings with a price for the local model (so costs are not zero); the warehouse's
-    price table is put back afterwards."""
-    table = tmp_path / "prices.yaml"
-    table.write_text(yaml.safe_dump({"models": {running_services.llm_model: {"input": 0.5, "output": 1.5}}}))
-    yield running_services.model_copy(update={"price_table": table})
-    with session(running_services.warehouse_path) as con:
-        results.refresh_prices(con, results.load_prices(running_services.price_table))
 
 
 def _complete(settings: Settings, max_attempts: int) -> tuple[Completion, int]:
