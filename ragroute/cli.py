@@ -439,12 +439,13 @@ def watch_command(
     from tasks.ingest import OutsideSourceRoots
 
     try:
-        console.print(f"watching {path.resolve()}; events go to {prefect_api_url()}")
+        api_url = prefect_api_url()
         watch_and_emit(
             path,
             get_settings(),
             collection,
             on_emit=lambda change: console.print(f"{change.event}: {change.path}"),
+            on_ready=lambda: console.print(f"watching {path.resolve()}; events go to {api_url}"),
         )
     except (DeployError, OutsideSourceRoots) as error:
         _fail(str(error))

@@ -16,7 +16,7 @@ from schemas.collection import collection_name
 from schemas.settings import Settings
 from tasks.chunk import config_signature
 from tasks.extract import doc_id_for
-from tasks.ingest import ensure_within_source_roots, is_unchanged, scan
+from tasks.ingest import ensure_within_source_roots, plan_changes, scan
 from warehouse import manifest
 from warehouse.db import session
 
@@ -45,29 +45,22 @@ class ChangeScan:
 
 
 def detect_changes(root: Path, settings: Settings, collection: str | None = None) -> ChangeScan:
-    """New, changed and deleted files under `root` compared with the manifest of `collection`.
-
-    Deletions are not reported when the scan saw fewer than `delete_guard_min_seen_ratio` of the known
-    files (a partial scan, e.g. a half-mounted share, must not trigger mass deletion)."""
+    """New, changed and deleted files under `root` compared with the manifest of `collection`, planned
+    exactly as `ingest` plans them (so a scan's events match what an ingest of the folder would do)."""
     root = ensure_within_source_roots(root, settings)
     base = collection or settings.collection
     files, problems = scan(root)
     with session(settings.warehouse_path) as con:
         known = manifest.known_documents(con, str(root), collection_name(base, settings.embedding_model))
-    signature = config_signature(settings)
+    plan = plan_changes(
+        files, problems, known, config_signature(settings), settings.delete_guard_min_seen_ratio
+    )
     changes = [
         DocumentChange("changed" if str(f.path) in known else "created", str(f.path), str(root), base)
-        for f in files
-        if not is_unchanged(known.get(str(f.path)), f.sha256, signature)
+        for f in plan.changed
     ]
-    present = {str(f.path) for f in files} | {p.path for p in problems}
-    gone = [path for path in known if path not in present]
-    note = None
-    if gone and len(files) < settings.delete_guard_min_seen_ratio * len(known):
-        note = f"scan saw {len(files)} of {len(known)} known files: {len(gone)} deletion(s) not reported"
-        gone = []
-    changes += [DocumentChange("deleted", path, str(root), base) for path in gone]
-    return ChangeScan(changes=changes, seen=len(files), known=len(known), note=note)
+    changes += [DocumentChange("deleted", doc.path, str(root), base) for doc in plan.deleted]
+    return ChangeScan(changes=changes, seen=len(files), known=len(known), note=plan.note)
 
 
 def emit_change(change: DocumentChange) -> bool:
@@ -85,7 +78,15 @@ def emit_change(change: DocumentChange) -> bool:
     return event is not None
 
 
-WATCH_CHANGES = {"added": "created", "modified": "changed", "deleted": "deleted"}
+def _change_for(path: Path, kinds: set[str]) -> str | None:
+    """One event for all that happened to `path` in a batch; the file's state now decides.
+
+    A new file usually shows up as added then modified (written after it was opened): that is `created`."""
+    if not path.exists():
+        return "deleted" if "deleted" in kinds else None
+    if not path.is_file():
+        return None  # a folder: its files report for themselves
+    return "created" if "added" in kinds else "changed"
 
 
 def watch_changes(
@@ -93,19 +94,34 @@ def watch_changes(
     settings: Settings,
     collection: str | None = None,
     stop: StopSignal | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> Iterable[list[DocumentChange]]:
-    """Batches of file changes under `root` as the file system reports them (watchfiles), until `stop`."""
+    """Batches of file changes under `root` as the file system reports them (watchfiles), until `stop`.
+
+    `on_ready` is called once the file system watch is in place: changes made before then are not seen."""
     import watchfiles
 
     root = ensure_within_source_roots(root, settings)
     base = collection or settings.collection
-    for batch in watchfiles.watch(root, stop_event=stop, recursive=True):
+    ready = False
+    # yield_on_timeout: an empty batch after the first second proves the watch is registered.
+    for batch in watchfiles.watch(
+        root, stop_event=stop, recursive=True, yield_on_timeout=True, rust_timeout=1000
+    ):
+        if not ready:
+            ready = True
+            if on_ready:
+                on_ready()
+        if not batch:
+            continue
+        kinds_by_path: dict[Path, set[str]] = {}
+        for kind, raw_path in batch:
+            kinds_by_path.setdefault(Path(raw_path), set()).add(kind.name)
         changes = {}
-        for kind, raw_path in sorted(batch, key=lambda item: item[1]):
-            path = Path(raw_path)
-            if kind != watchfiles.Change.deleted and not path.is_file():
-                continue  # folders, and files already gone again
-            changes[str(path.resolve())] = WATCH_CHANGES[kind.name]
+        for path in sorted(kinds_by_path):
+            change = _change_for(path, kinds_by_path[path])
+            if change:
+                changes[str(path.resolve())] = change
         yield [DocumentChange(change, path, str(root), base) for path, change in changes.items()]
 
 
@@ -115,10 +131,11 @@ def watch_and_emit(
     collection: str | None = None,
     stop: StopSignal | None = None,
     on_emit: Callable[[DocumentChange], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> int:
     """Emit an event for every change under `root` until `stop` is set; returns how many were sent."""
     sent = 0
-    for changes in watch_changes(root, settings, collection, stop):
+    for changes in watch_changes(root, settings, collection, stop, on_ready):
         for change in changes:
             if emit_change(change):
                 sent += 1

@@ -201,6 +201,46 @@ def is_unchanged(known: manifest.KnownDocument | None, sha256: str, signature: s
     )
 
 
+@dataclass
+class ChangePlan:
+    """What a scan means for a collection: files to read, documents to delete, copies of other files."""
+
+    changed: list[ScannedFile]
+    deleted: list[manifest.KnownDocument]
+    duplicates: dict[Path, Path]  # a file -> the file with the same content that is kept
+    note: str | None = None  # why deletions were withheld, if they were
+
+
+def plan_changes(
+    files: list[ScannedFile],
+    problems: list[QuarantineRecord],
+    known: dict[str, manifest.KnownDocument],
+    signature: str,
+    guard_ratio: float | None,
+) -> ChangePlan:
+    """Compare a scan with the manifest. With `guard_ratio`, a scan that saw fewer than that share of the known
+    files deletes nothing (a half-mounted share must not empty the collection)."""
+    duplicates = find_duplicates(files, known)
+
+    def unchanged(f: ScannedFile) -> bool:
+        doc = known.get(str(f.path))
+        if doc is not None and doc.status == "duplicate" and f.path not in duplicates:
+            return False  # the file it duplicated is gone or changed: read it now
+        return is_unchanged(doc, f.sha256, signature)
+
+    changed = [f for f in files if not unchanged(f)]
+    present = {str(f.path) for f in files} | {p.path for p in problems}
+    deleted = [doc for path, doc in known.items() if path not in present]
+    note = None
+    if deleted and guard_ratio is not None and len(files) < guard_ratio * len(known):
+        note = (
+            f"scan saw {len(files)} of {len(known)} known files: deletions of {len(deleted)} document(s) skipped "
+            f"(partial-scan guard, RAGROUTE_DELETE_GUARD_MIN_SEEN_RATIO={guard_ratio})"
+        )
+        deleted = []
+    return ChangePlan(changed, deleted, duplicates, note)
+
+
 def document_hash(content_sha256: str, signature: str) -> str:
     """Identifies one version of a document under one configuration (stored on every chunk)."""
     return hashlib.sha256(f"{content_sha256}|{signature}".encode()).hexdigest()[:32]
@@ -300,10 +340,12 @@ class Ingestion:
             known = {}  # a rebuild writes every file into an empty collection
         elif self.only is not None:
             known = {path: doc for path, doc in known.items() if _selected(Path(path), self.only)}
-        self.duplicates = find_duplicates(files, known)
-        changed = [f for f in files if not self._unchanged(known.get(str(f.path)), f.sha256)]
-        present = {str(f.path) for f in files} | {p.path for p in scan_problems}
-        deleted = [doc for path, doc in known.items() if path not in present]
+        # A targeted run deletes exactly the files it was told about; a folder scan is guarded.
+        guard = self.settings.delete_guard_min_seen_ratio if self.only is None else None
+        plan = plan_changes(files, scan_problems, known, self.signature, guard)
+        self.duplicates, changed, deleted = plan.duplicates, plan.changed, plan.deleted
+        if plan.note:
+            self.summary.notes.append(plan.note)
         self.summary.documents_changed = len(changed)
         self.progress("scanned", 0, len(changed))
         if not changed and not deleted:
@@ -322,12 +364,7 @@ class Ingestion:
                     self._index_batch(batch)
                     batch = []
             self._index_batch(batch)
-            self._remove_deleted(deleted, seen=len(files), known=len(known))
-
-    def _unchanged(self, known: manifest.KnownDocument | None, sha256: str) -> bool:
-        if known is not None and known.status == "duplicate" and Path(known.path) not in self.duplicates:
-            return False  # the file it duplicated is gone or changed: read it now
-        return is_unchanged(known, sha256, self.signature)
+            self._remove_deleted(deleted)
 
     def _extract_new(self, changed: list[ScannedFile]) -> Iterator[Outcome]:
         """Duplicates become quarantine outcomes without being read again; the other files are extracted."""
@@ -442,15 +479,8 @@ class Ingestion:
             with self._db() as con:
                 manifest.mark_pending(con, self.summary.run_id, versions)
 
-    def _remove_deleted(self, deleted: list[manifest.KnownDocument], seen: int, known: int) -> None:
+    def _remove_deleted(self, deleted: list[manifest.KnownDocument]) -> None:
         if not deleted:
-            return
-        # A targeted run deletes exactly the files it was told about; a folder scan is guarded.
-        if self.only is None and seen < self.settings.delete_guard_min_seen_ratio * known:
-            self.summary.notes.append(
-                f"scan saw {seen} of {known} known files: deletions of {len(deleted)} document(s) skipped "
-                f"(partial-scan guard, RAGROUTE_DELETE_GUARD_MIN_SEEN_RATIO={self.settings.delete_guard_min_seen_ratio})"
-            )
             return
         self._mark_pending([
             manifest.DocumentVersion(d.path, d.doc_id, str(self.root), self.collection_name,

@@ -11,7 +11,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from schemas.collection import collection_name
-from tasks.events import detect_changes
+from tasks.events import detect_changes, watch_changes
 from tasks.ingest import OutsideSourceRoots, SourceUnavailable, ingest
 from tasks.reindex import rebuild
 from tasks.vectorstore import connect, live_collection
@@ -74,6 +74,52 @@ def test_detect_changes_reports_created_changed_deleted(running_services, tmp_pa
     (root / "mast.txt").unlink()
     found = {c.path.rsplit("/", 1)[-1]: c.change for c in detect_changes(root, settings, "Scanned").changes}
     assert found == {"keel.txt": "changed", "sail.txt": "created", "mast.txt": "deleted"}
+
+    # A copy is indexed once; when the original goes, the scan asks for the copy to be read.
+    ingest(root, settings, collection="Scanned")
+    (root / "sail-copy.txt").write_bytes((root / "sail.txt").read_bytes())
+    assert detect_changes(root, settings, "Scanned").changes[0].change == "created"
+    ingest(root, settings, collection="Scanned")
+    assert detect_changes(root, settings, "Scanned").changes == []
+    (root / "sail.txt").unlink()
+    found = {c.path.rsplit("/", 1)[-1]: c.change for c in detect_changes(root, settings, "Scanned").changes}
+    assert found == {"sail.txt": "deleted", "sail-copy.txt": "changed"}
+
+
+def test_watch_reports_each_file_once_after_it_is_ready(settings, tmp_path):
+    root = tmp_path / "inbox"
+    root.mkdir()
+    _write(root, "old.txt", "old")
+    ready, stop = threading.Event(), threading.Event()
+    batches: list[dict[str, str]] = []
+
+    def collect():
+        for changes in watch_changes(root, settings, "Watched", stop, on_ready=ready.set):
+            batches.append({c.path.rsplit("/", 1)[-1]: c.change for c in changes})
+
+    watcher = threading.Thread(target=collect, daemon=True)
+    watcher.start()
+    assert ready.wait(30), "the watcher never became ready"
+    _write(root, "new.txt", "new")  # opened, then written: added + modified
+    _write(root, "old.txt", "old", repeat=5)
+    (root / "sub").mkdir()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sum(len(b) for b in batches) < 2:
+        time.sleep(0.2)
+    (root / "new.txt").unlink()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(b.get("new.txt") == "deleted" for b in batches):
+        time.sleep(0.2)
+    stop.set()
+    watcher.join(10)
+
+    seen: dict[str, list[str]] = {}
+    for batch in batches:
+        for name, change in batch.items():
+            seen.setdefault(name, []).append(change)
+    assert seen["new.txt"][0] == "created" and seen["new.txt"][-1] == "deleted"
+    assert set(seen["old.txt"]) == {"changed"}
+    assert "sub" not in seen
 
 
 def test_full_rebuild_swaps_the_alias_while_queries_keep_answering(running_services, tmp_path):
