@@ -9,22 +9,17 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from schemas.settings import apply_library_environment, get_settings
-from tasks.datasets import load_dataset
+from tasks.datasets import load_and_quarantine
 from tasks.evaluate import EvalConfig, EvalSummary, Progress, evaluate, evaluate_corpus
 from tasks.nightly import artifact_key, method_table, summary_markdown
-from warehouse import manifest
-from warehouse.db import session
 
 apply_library_environment()
 
 
 @task(name="load-dataset", cache_policy=NO_CACHE)
 def load_task(dataset: str, limit: int | None):
-    settings = get_settings()
-    loaded = load_dataset(dataset, settings, limit)
+    loaded = load_and_quarantine(dataset, get_settings(), limit)
     if loaded.problems:
-        with session(settings.warehouse_path) as con:
-            manifest.add_quarantine(con, f"dataset:{loaded.name}", loaded.problems)
         print(
             f"{len(loaded.problems)} malformed record(s) in {loaded.source} skipped (see the quarantine table)"
         )

@@ -18,6 +18,8 @@ from schemas.benchmarks import CorpusQuestion, Example
 from schemas.documents import QuarantineRecord
 from schemas.settings import Settings
 from tasks import mini
+from warehouse import manifest
+from warehouse.db import session
 
 LONG_BENCH_TASKS = {
     "narrativeqa", "qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "musique", "gov_report", "qmsum",
@@ -46,7 +48,9 @@ def _infbench_task(path: Path) -> str | None:
     return None
 
 
-def _parse_line(record: dict, path: Path, number: int) -> Example | CorpusQuestion:
+def _parse_line(record: object, path: Path, number: int) -> Example | CorpusQuestion:
+    if not isinstance(record, dict):
+        raise TypeError(f"a record must be a JSON object, not a JSON {type(record).__name__}")
     if "question" in record and "context" not in record:
         record.setdefault("id", f"{path.stem}-{number}")
         return CorpusQuestion.model_validate(record)
@@ -68,13 +72,13 @@ def _parse_line(record: dict, path: Path, number: int) -> Example | CorpusQuesti
 def load_jsonl(path: Path, name: str | None = None) -> LoadedDataset:
     """Read a LongBench, ∞Bench or corpus-QA JSONL file; bad lines become problems, not errors."""
     loaded = LoadedDataset(name=name or path.stem, source=str(path))
-    with path.open(encoding="utf-8", errors="strict") as handle:
+    with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                item = _parse_line(json.loads(line), path, number)
-            except (json.JSONDecodeError, ValidationError, KeyError, TypeError) as error:
+                item = _parse_line(json.loads(line.decode("utf-8")), path, number)
+            except (UnicodeDecodeError, json.JSONDecodeError, ValidationError, KeyError, TypeError) as error:
                 loaded.problems.append(QuarantineRecord(
                     path=f"{path}:{number}", stage="dataset",
                     reason=f"malformed record: {type(error).__name__}", detail=str(error)[:300],
@@ -135,4 +139,13 @@ def load_dataset(name_or_path: str, settings: Settings, limit: int | None = None
     if limit is not None:
         loaded.examples = loaded.examples[:limit]
         loaded.questions = loaded.questions[:limit]
+    return loaded
+
+
+def load_and_quarantine(name_or_path: str, settings: Settings, limit: int | None = None) -> LoadedDataset:
+    """`load_dataset`, with the malformed lines recorded in the quarantine table (once per line and reason)."""
+    loaded = load_dataset(name_or_path, settings, limit)
+    if loaded.problems:
+        with session(settings.warehouse_path) as con:
+            manifest.add_new_quarantine(con, f"dataset:{loaded.name}", loaded.problems)
     return loaded

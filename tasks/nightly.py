@@ -16,11 +16,9 @@ from schemas.collection import collection_name
 from schemas.plan import Evaluation
 from schemas.settings import Settings
 from tasks.chunk import config_signature
-from tasks.datasets import LoadedDataset, load_dataset
+from tasks.datasets import load_and_quarantine
 from tasks.evaluate import EvalConfig, EvalSummary, code_version, evaluate, evaluate_corpus
 from tasks.ingest import scan
-from warehouse import manifest
-from warehouse.db import session
 
 
 def _digest(*parts: object) -> str:
@@ -50,17 +48,9 @@ def eval_config(evaluation: Evaluation, settings: Settings) -> EvalConfig:
     return config
 
 
-def load_planned(evaluation: Evaluation, settings: Settings) -> LoadedDataset:
-    loaded = load_dataset(evaluation.dataset, settings, evaluation.limit)
-    if loaded.problems:
-        with session(settings.warehouse_path) as con:
-            manifest.add_quarantine(con, f"dataset:{loaded.name}", loaded.problems)
-    return loaded
-
-
 def dataset_fingerprint(evaluation: Evaluation, settings: Settings) -> str:
     """Changes with the data, the evaluation's configuration, the model and endpoint, and the code."""
-    loaded = load_planned(evaluation, settings)
+    loaded = load_and_quarantine(evaluation.dataset, settings, evaluation.limit)
     records = [item.model_dump(mode="json") for item in loaded.examples + loaded.questions]
     return _digest(
         records,
@@ -78,7 +68,7 @@ def dataset_fingerprint(evaluation: Evaluation, settings: Settings) -> str:
 
 def run_planned(evaluation: Evaluation, settings: Settings) -> EvalSummary:
     """Evaluate one planned data set (a benchmark on its contexts, or a QA set over a collection)."""
-    loaded = load_planned(evaluation, settings)
+    loaded = load_and_quarantine(evaluation.dataset, settings, evaluation.limit)
     config = eval_config(evaluation, settings)
     if loaded.examples:
         return evaluate(loaded.examples, config, settings)

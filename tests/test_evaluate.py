@@ -10,10 +10,11 @@ import duckdb
 import pytest
 
 from schemas.benchmarks import UNANSWERABLE_CLAUSE, Example, prompt_template, self_route_template
-from tasks.datasets import DatasetUnavailable, load_dataset, load_jsonl
+from tasks.datasets import DatasetUnavailable, load_and_quarantine, load_dataset, load_jsonl
 from tasks.evaluate import EvalConfig, evaluate, is_declined
 from tasks.mini import generate
 from tasks.retrieval import reorder
+from warehouse.db import session
 
 
 def _rows(settings, sql: str, params=()) -> list[tuple]:
@@ -108,6 +109,24 @@ def test_loaders_read_longbench_and_infbench_and_report_bad_lines(tmp_path):
         ["Ann"],
         "Ann",
     )
+
+
+def test_malformed_lines_are_quarantined_once_however_often_loaded(settings, tmp_path):
+    data = tmp_path / "quarantined-once.jsonl"
+    good = json.dumps({"id": "q1", "question": "where?", "answers": ["here"]}).encode()
+    data.write_bytes(good + b"\n{broken\n[]\n" + '{"question": "caf\u00e9?"}'.encode("latin-1") + b"\n")
+    for _ in range(3):
+        loaded = load_and_quarantine(str(data), settings)
+        assert [q.id for q in loaded.questions] == ["q1"]
+        reasons = [p.reason for p in loaded.problems]
+        assert reasons == [
+            f"malformed record: {kind}" for kind in ("JSONDecodeError", "TypeError", "UnicodeDecodeError")
+        ]
+    with session(settings.warehouse_path) as con:
+        rows = con.execute(
+            "SELECT path, stage FROM quarantine WHERE path LIKE ? ORDER BY path", [f"{data}:%"]
+        ).fetchall()
+    assert rows == [(f"{data}:2", "dataset"), (f"{data}:3", "dataset"), (f"{data}:4", "dataset")]
 
 
 def test_offline_hub_error_says_where_to_put_the_file(settings, monkeypatch):
