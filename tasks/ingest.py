@@ -492,7 +492,7 @@ class Ingestion:
                 self.weaviate, Filter.by_property("doc_id").equal(document.doc_id)
             )
             with self._db() as con:
-                manifest.forget_document(con, document.path)
+                manifest.forget_document(con, document.path, self.collection_name)
             self.summary.documents_deleted += 1
 
     def _quarantine(self, records: list[QuarantineRecord]) -> None:

@@ -89,6 +89,36 @@ def test_mixed_folder_rerun_edit_delete(running_services, folder):
     assert _manifest(settings, "SELECT count(*) FROM documents WHERE path = ?", notes) == [(0,)]
 
 
+def test_one_folder_in_two_collections_keeps_both_manifests(running_services, tmp_path):
+    settings = running_services
+    root = tmp_path / "shared"
+    root.mkdir()
+    (root / "tide.txt").write_text("The tide table lists high water at noon. " * 60)
+    (root / "gale.txt").write_text("A gale warning was issued for the outer banks. " * 60)
+    first = ingest(root, settings, collection="FirstShelf")
+    second = ingest(root, settings, collection="SecondShelf")
+    assert first.documents_changed == second.documents_changed == 2
+
+    def manifest_of(base: str) -> list[tuple]:
+        name = collection_name(base, settings.embedding_model)
+        return _manifest(
+            settings,
+            "SELECT d.path, d.status, d.chunk_count, count(c.chunk_id) FROM documents d "
+            "LEFT JOIN chunks c USING (path, collection) WHERE d.collection = ? GROUP BY ALL ORDER BY 1",
+            [name],
+        )
+
+    shelves = manifest_of("FirstShelf"), manifest_of("SecondShelf")
+    assert shelves[0] == shelves[1] and len(shelves[0]) == 2
+    assert all(status == "indexed" and listed == stored > 0 for _, status, listed, stored in shelves[0])
+    # Each collection sees its files as unchanged; deleting a file from one leaves the other intact.
+    assert ingest(root, settings, collection="FirstShelf").documents_changed == 0
+    (root / "gale.txt").unlink()
+    assert ingest(root, settings, collection="FirstShelf").documents_deleted == 1
+    assert len(manifest_of("FirstShelf")) == 1 and manifest_of("SecondShelf") == shelves[1]
+    assert len(_objects(settings, "SecondShelf")) == sum(row[2] for row in shelves[1])
+
+
 def test_bad_files_are_quarantined_and_good_ones_land(running_services, tmp_path):
     settings = running_services.model_copy(update={"max_file_bytes": 1_000_000})
     topics = good_corpus(tmp_path / "docs")

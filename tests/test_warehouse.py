@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import duckdb
+import pytest
 
 from warehouse.db import connect, migrate, migrations, schema_version
 
@@ -35,3 +36,30 @@ def test_an_old_file_upgrades_in_place(tmp_path):
     with connect(path) as con:
         assert con.execute("SELECT text FROM notes").fetchall() == [("kept",)]
         assert schema_version(con) == migrations()[-1][0]
+
+
+def test_manifest_migration_keeps_rows_and_keys_them_per_collection(tmp_path):
+    path = tmp_path / "v5.duckdb"
+    with duckdb.connect(str(path)) as con:  # a warehouse at schema version 5
+        con.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+            "applied_at TIMESTAMP NOT NULL)"
+        )
+        for version, migration in migrations():
+            if version <= 5:
+                con.execute(migration.read_text())
+                con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, migration.name])
+        con.execute("INSERT INTO documents VALUES ('/a.txt', 'd1', '/', 'A', 's', 'c', 'indexed', "
+                    "'txt', 1, 0, 1, 'r1', now())")  # fmt: skip
+        con.execute("INSERT INTO chunks VALUES ('c1', 'd1', '/a.txt', 'A', 0, 1, 10, 'h', false, NULL)")
+    with connect(path) as con:
+        assert schema_version(con) == migrations()[-1][0]
+        assert con.execute("SELECT path, collection, status FROM documents").fetchall() == [
+            ("/a.txt", "A", "indexed")
+        ]
+        # The same file and chunk may now be listed once per collection.
+        con.execute("INSERT INTO documents SELECT * REPLACE ('B' AS collection) FROM documents")
+        con.execute("INSERT INTO chunks SELECT * REPLACE ('B' AS collection) FROM chunks")
+        assert con.execute("SELECT count(*) FROM chunks").fetchone() == (2,)
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("INSERT INTO documents SELECT * FROM documents WHERE collection = 'A'")

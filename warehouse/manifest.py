@@ -147,7 +147,7 @@ def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[Doc
         return
     with _transaction(con):
         con.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?) ON CONFLICT (path) "
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?) ON CONFLICT (path, collection) "
             "DO UPDATE SET status = 'pending', last_run_id = excluded.last_run_id, "
             "updated_at = excluded.updated_at",
             [
@@ -172,8 +172,7 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def _write_document(
     con: duckdb.DuckDBPyConnection, run_id: str, version: DocumentVersion, chunks: list[Chunk]
 ) -> None:
-    con.execute("DELETE FROM chunks WHERE path = ?", [version.path])
-    con.execute("DELETE FROM documents WHERE path = ?", [version.path])
+    _delete_document(con, version.path, version.collection)
     con.execute(
         "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -203,9 +202,9 @@ def replace_documents(
     """Swap in a full rebuild's records for one source root of a collection, in one transaction."""
     with _transaction(con):
         con.execute(
-            "DELETE FROM chunks WHERE path IN "
+            "DELETE FROM chunks WHERE collection = ? AND path IN "
             "(SELECT path FROM documents WHERE source_root = ? AND collection = ?)",
-            [source_root, collection],
+            [collection, source_root, collection],
         )
         con.execute(
             "DELETE FROM documents WHERE source_root = ? AND collection = ?", [source_root, collection]
@@ -214,8 +213,12 @@ def replace_documents(
             _write_document(con, run_id, version, chunks)
 
 
-def forget_document(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    """Remove a deleted file from the manifest."""
+def forget_document(con: duckdb.DuckDBPyConnection, path: str, collection: str) -> None:
+    """Remove a deleted file from one collection's manifest."""
     with _transaction(con):
-        con.execute("DELETE FROM chunks WHERE path = ?", [path])
-        con.execute("DELETE FROM documents WHERE path = ?", [path])
+        _delete_document(con, path, collection)
+
+
+def _delete_document(con: duckdb.DuckDBPyConnection, path: str, collection: str) -> None:
+    con.execute("DELETE FROM chunks WHERE path = ? AND collection = ?", [path, collection])
+    con.execute("DELETE FROM documents WHERE path = ? AND collection = ?", [path, collection])
