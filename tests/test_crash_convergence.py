@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from schemas.settings import Settings
 from tasks.ingest import ingest
 from tests.convergence import (
@@ -178,3 +180,11 @@ def test_killed_ingest_converges_on_rerun(running_services: Settings, tmp_path: 
     finally:
         forks.close()
     assert not failed, "\n".join(failed)
+    # Each killed run was marked interrupted when the rerun started; none is left 'running'.
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        statuses = dict(
+            con.execute(
+                "SELECT status, count(*) FROM ingest_runs WHERE collection LIKE 'CrashTrial%' GROUP BY status"
+            ).fetchall()
+        )
+    assert "running" not in statuses and statuses.get("interrupted", 0) >= number, statuses

@@ -17,6 +17,8 @@ from schemas.settings import Settings
 from tasks.datasets import load_dataset
 from tasks.evaluate import EvalConfig, evaluate
 from tasks.mini import generate, write_jsonl
+from warehouse.db import session
+from warehouse.runs import close_abandoned_runs
 
 EXAMPLES = 4
 METHODS = ["rag", "lc"]
@@ -87,7 +89,12 @@ def test_killed_evaluation_resumes_to_the_totals_of_an_uninterrupted_run(priced,
     assert killed.returncode == -signal.SIGKILL
     at_kill = _stored(priced, run_id)
     assert KILL_AFTER <= at_kill < units
-    assert _query(priced, "SELECT status FROM eval_runs WHERE run_id = ?", [run_id]) == [("running",)]
+    assert _query(priced, "SELECT status, pid FROM eval_runs WHERE run_id = ?", [run_id]) == [
+        ("running", killed.pid)
+    ]
+    with session(priced.warehouse_path) as con:  # what the start of any later run on this host does
+        assert run_id in close_abandoned_runs(con, "eval_runs")
+    assert _query(priced, "SELECT status FROM eval_runs WHERE run_id = ?", [run_id]) == [("interrupted",)]
 
     resumed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stderr[-3000:]

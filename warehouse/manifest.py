@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from schemas.documents import Chunk, IngestSummary, QuarantineRecord
+from warehouse.runs import close_abandoned_runs, owner
 
 
 def _now() -> datetime:
@@ -48,10 +49,12 @@ def source_roots(con: duckdb.DuckDBPyConnection, collection: str) -> list[str]:
 def start_run(
     con: duckdb.DuckDBPyConnection, run_id: str, source_root: str, collection: str, signature: str
 ) -> None:
+    """Record a new run; first marks this host's runs whose process died as 'interrupted'."""
+    close_abandoned_runs(con, "ingest_runs")
     con.execute(
-        "INSERT INTO ingest_runs (run_id, source_root, collection, config_signature, started_at, status) "
-        "VALUES (?, ?, ?, ?, ?, 'running')",
-        [run_id, source_root, collection, signature, _now()],
+        "INSERT INTO ingest_runs (run_id, source_root, collection, config_signature, started_at, status, host, pid) "
+        "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+        [run_id, source_root, collection, signature, _now(), *owner()],
     )
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from warehouse.runs import close_abandoned_runs, owner
+
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -38,13 +40,30 @@ def start_run(
     endpoint: str,
 ) -> bool:
     """Record the run; returns False when the run id exists already (a resumed run)."""
+    close_abandoned_runs(con, "eval_runs")
+    host, pid = owner()
     exists = con.execute("SELECT 1 FROM eval_runs WHERE run_id = ?", [run_id]).fetchone()
     if exists:
-        con.execute("UPDATE eval_runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
+        con.execute(
+            "UPDATE eval_runs SET status = 'running', finished_at = NULL, host = ?, pid = ? WHERE run_id = ?",
+            [host, pid, run_id],
+        )
         return False
     con.execute(
-        "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running')",
-        [run_id, dataset, ",".join(methods), json.dumps(config), code_version, model, endpoint, _now()],
+        "INSERT INTO eval_runs (run_id, dataset, methods, config, code_version, model, endpoint, started_at, "
+        "status, host, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+        [
+            run_id,
+            dataset,
+            ",".join(methods),
+            json.dumps(config),
+            code_version,
+            model,
+            endpoint,
+            _now(),
+            host,
+            pid,
+        ],
     )
     return True
 

@@ -1,0 +1,47 @@
+"""Which process owns a run, and closing the runs whose process died before it could record an end."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+
+import duckdb
+
+RUN_TABLES = ("ingest_runs", "eval_runs")
+
+
+def owner() -> tuple[str, int]:
+    """(host, pid) of this process, stored with every run it starts."""
+    return socket.gethostname(), os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def close_abandoned_runs(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Mark this host's 'running' runs whose process no longer exists as 'interrupted'; returns their ids.
+
+    Runs of other hosts are left alone: only their own host can tell whether they still run. An interrupted
+    evaluation can still be resumed by its run id."""
+    if table not in RUN_TABLES:
+        raise ValueError(f"not a run table: {table}")
+    host, _ = owner()
+    rows = con.execute(
+        f"SELECT run_id, pid FROM {table} WHERE status = 'running' AND host = ? AND pid IS NOT NULL", [host]
+    ).fetchall()
+    dead = [run_id for run_id, pid in rows if not _alive(pid)]
+    if dead:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        con.executemany(
+            f"UPDATE {table} SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'",
+            [[now, run_id] for run_id in dead],
+        )
+    return dead
