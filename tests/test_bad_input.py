@@ -12,13 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from schemas.collection import collection_name
 from tasks.ingest import ingest
-from tasks.vectorstore import connect
 from tests.corpus import bad_corpus, body, good_corpus, outside_target
+from tests.readers import collection_objects, warehouse_rows
 
 MAX_FILE_BYTES = 1_000_000
 # Without these capabilities root is subject to file permissions like anyone else: a mode-000 file is then
@@ -29,21 +28,10 @@ DROP_FILE_OVERRIDES = [
 ]
 
 
-def _rows(settings, sql: str, params=()) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
-
-
-def _objects(settings, base: str) -> list[dict]:
-    with connect(settings) as client:
-        collection = client.collections.use(collection_name(base, settings.embedding_model))
-        return [o.properties for o in collection.iterator()]
-
-
 def _file_reasons(settings, run_id: str) -> dict[str, list[str]]:
     """File name -> the reasons of the run's file-level quarantine records (chunk records left out)."""
     reasons: dict[str, list[str]] = {}
-    for path, reason in _rows(
+    for path, reason in warehouse_rows(
         settings, "SELECT path, reason FROM quarantine WHERE run_id = ? AND chunk_id IS NULL", [run_id]
     ):
         reasons.setdefault(Path(path).name, []).append(reason)
@@ -91,7 +79,7 @@ def test_every_bad_file_is_quarantined_with_its_reason(first_run, corpus):
         assert len(reasons[name]) == 1 and fragment in reasons[name][0], (name, reasons[name])
     paths = {
         Path(p).name: p
-        for (p,) in _rows(settings, "SELECT path FROM quarantine WHERE run_id = ?", [summary.run_id])
+        for (p,) in warehouse_rows(settings, "SELECT path FROM quarantine WHERE run_id = ?", [summary.run_id])
     }
     assert all(Path(paths[name]).parent == root.resolve() for name in expected)  # the record names the file
 
@@ -102,7 +90,7 @@ def test_summary_counts_the_failures(first_run, corpus):
     assert summary.status == "completed_with_failures"
     assert summary.documents_failed == len(expected)
     assert summary.documents_seen == len(topics) + len(expected)
-    assert _rows(
+    assert warehouse_rows(
         settings, "SELECT status, documents_failed FROM ingest_runs WHERE run_id = ?", [summary.run_id]
     ) == [("completed_with_failures", len(expected))]
 
@@ -110,7 +98,7 @@ def test_summary_counts_the_failures(first_run, corpus):
 def test_every_good_file_is_indexed_once(first_run, corpus):
     settings, _ = first_run
     _, topics, _ = corpus
-    objects = _objects(settings, "BadInput")
+    objects = collection_objects(settings, "BadInput").values()
     assert {Path(o["source_path"]).name for o in objects} == set(topics)
     for name, topic in topics.items():
         planted = [
@@ -122,7 +110,7 @@ def test_every_good_file_is_indexed_once(first_run, corpus):
 def test_a_link_out_of_the_folder_is_never_followed(first_run, corpus):
     settings, _ = first_run
     root, _, _ = corpus
-    assert not [o for o in _objects(settings, "BadInput") if "CONTRABAND" in o["text"]]
+    assert not [o for o in collection_objects(settings, "BadInput").values() if "CONTRABAND" in o["text"]]
     assert outside_target(root).stat().st_atime == 1  # never opened
 
 
@@ -130,7 +118,7 @@ def test_manifest_statuses(first_run, corpus):
     settings, _ = first_run
     _, topics, expected = corpus
     statuses = dict(
-        _rows(
+        warehouse_rows(
             settings,
             "SELECT regexp_extract(path, '[^/]+$'), status FROM documents WHERE collection = ?",
             [collection_name("BadInput", settings.embedding_model)],
@@ -145,13 +133,15 @@ def test_manifest_statuses(first_run, corpus):
 def test_a_rerun_quarantines_and_writes_nothing(first_run, corpus):
     settings, _ = first_run
     root, _, _ = corpus
-    before = sorted(o["text"] for o in _objects(settings, "BadInput"))
+    before = sorted(o["text"] for o in collection_objects(settings, "BadInput").values())
     again = ingest(root, settings, collection="BadInput")
     assert (again.status, again.quarantined, again.documents_failed) == ("completed", 0, 0)
     assert (again.documents_changed, again.chunks_written, again.chunks_deleted) == (0, 0, 0)
     assert again.documents_deleted == 1  # the file deleted during the first run leaves the manifest
-    assert _rows(settings, "SELECT count(*) FROM quarantine WHERE run_id = ?", [again.run_id]) == [(0,)]
-    assert sorted(o["text"] for o in _objects(settings, "BadInput")) == before
+    assert warehouse_rows(settings, "SELECT count(*) FROM quarantine WHERE run_id = ?", [again.run_id]) == [
+        (0,)
+    ]
+    assert sorted(o["text"] for o in collection_objects(settings, "BadInput").values()) == before
 
 
 def test_a_duplicate_is_indexed_once_its_original_is_gone(first_run, corpus):
@@ -160,7 +150,11 @@ def test_a_duplicate_is_indexed_once_its_original_is_gone(first_run, corpus):
     (root / "log.txt").unlink()
     summary = ingest(root, settings, collection="BadInput")
     assert (summary.documents_changed, summary.documents_deleted, summary.quarantined) == (1, 1, 0)
-    holders = {Path(o["source_path"]).name for o in _objects(settings, "BadInput") if "TILLER-7" in o["text"]}
+    holders = {
+        Path(o["source_path"]).name
+        for o in collection_objects(settings, "BadInput").values()
+        if "TILLER-7" in o["text"]
+    }
     assert holders == {"log_copy.txt"}
 
 
@@ -185,11 +179,13 @@ def test_unreadable_file_and_cli_failure_count(running_services, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "completed_with_failures: 1 of 2 documents changed, 1 failed" in " ".join(result.stderr.split())
-    rows = _rows(
+    rows = warehouse_rows(
         running_services,
         "SELECT q.path, q.stage, q.reason FROM quarantine q JOIN ingest_runs r USING (run_id) "
         "WHERE r.collection = ?",
         [collection_name("Unreadable", running_services.embedding_model)],
     )
     assert rows == [(str(root / "unreadable.txt"), "scan", "file is not readable (permission denied)")]
-    assert {Path(o["source_path"]).name for o in _objects(running_services, "Unreadable")} == {"tides.txt"}
+    assert {
+        Path(o["source_path"]).name for o in collection_objects(running_services, "Unreadable").values()
+    } == {"tides.txt"}

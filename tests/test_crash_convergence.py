@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from schemas.settings import Settings
 from tasks.ingest import ingest
 from tests.convergence import (
@@ -31,6 +29,7 @@ from tests.convergence import (
     write_folder,
 )
 from tests.corpus import body
+from tests.readers import warehouse_rows
 
 SEED = 20240917
 
@@ -181,10 +180,10 @@ def test_killed_ingest_converges_on_rerun(running_services: Settings, tmp_path: 
         forks.close()
     assert not failed, "\n".join(failed)
     # Each killed run was marked interrupted when the rerun started; none is left 'running'.
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        statuses = dict(
-            con.execute(
-                "SELECT status, count(*) FROM ingest_runs WHERE collection LIKE 'CrashTrial%' GROUP BY status"
-            ).fetchall()
+    statuses = dict(
+        warehouse_rows(
+            settings,
+            "SELECT status, count(*) FROM ingest_runs WHERE collection LIKE 'CrashTrial%' GROUP BY status",
         )
+    )
     assert "running" not in statuses and statuses.get("interrupted", 0) >= number, statuses

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import duckdb
 import pytest
 
 from schemas.benchmarks import UNANSWERABLE_CLAUSE, Example, prompt_template, self_route_template
@@ -14,12 +13,8 @@ from tasks.datasets import DatasetUnavailable, load_and_quarantine, load_dataset
 from tasks.evaluate import EvalConfig, evaluate, is_declined
 from tasks.mini import generate
 from tasks.retrieval import reorder
+from tests.readers import warehouse_rows
 from warehouse.db import session
-
-
-def _rows(settings, sql: str, params=()) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
 
 
 @pytest.mark.parametrize(
@@ -151,19 +146,19 @@ def test_end_to_end_mini_run_then_rerun_makes_no_llm_call(running_services, tmp_
     assert 0 <= by_method["self_route"]["answerable_pct"] <= 100
     assert all(0 <= row["score"] <= 100 and row["n"] == 2 for row in summary.methods)
     run = summary.run_id
-    assert _rows(settings, "SELECT count(*) FROM predictions WHERE run_id = ? AND error IS NULL", [run]) == [
-        (8,)
-    ]
-    assert _rows(settings, "SELECT count(*) FROM scores WHERE run_id = ?", [run]) == [(8,)]
-    assert _rows(
+    assert warehouse_rows(
+        settings, "SELECT count(*) FROM predictions WHERE run_id = ? AND error IS NULL", [run]
+    ) == [(8,)]
+    assert warehouse_rows(settings, "SELECT count(*) FROM scores WHERE run_id = ?", [run]) == [(8,)]
+    assert warehouse_rows(
         settings,
         "SELECT count(*), count(*) FILTER (has_evidence) > 0 FROM retrievals WHERE run_id = ?",
         [run],
     ) == [(6, True)]
-    assert _rows(settings, "SELECT status, model FROM eval_runs WHERE run_id = ?", [run]) == [
+    assert warehouse_rows(settings, "SELECT status, model FROM eval_runs WHERE run_id = ?", [run]) == [
         ("completed", settings.llm_model)
     ]
-    tokens = _rows(
+    tokens = warehouse_rows(
         settings,
         "SELECT min(prompt_tokens), bool_or(tokens_estimated) FROM predictions WHERE run_id = ?",
         [run],
@@ -192,7 +187,7 @@ def test_declined_question_goes_to_long_context_and_pays_both_steps(running_serv
     )
     rows = dict(
         (method, (route, prompt_tokens, completion_tokens, step1))
-        for method, route, prompt_tokens, completion_tokens, step1 in _rows(
+        for method, route, prompt_tokens, completion_tokens, step1 in warehouse_rows(
             settings,
             "SELECT method, route, prompt_tokens, completion_tokens, step1_prediction FROM predictions "
             "WHERE run_id = ?",

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import duckdb
 import pytest
 from weaviate.classes.query import Filter
 
@@ -15,18 +14,7 @@ from schemas.collection import collection_name
 from tasks.ingest import SourceUnavailable, ingest
 from tasks.vectorstore import connect
 from tests.corpus import bad_corpus, good_corpus
-
-
-def _objects(settings, base: str) -> dict[str, dict]:
-    """Every object in the collection: uuid -> properties."""
-    with connect(settings) as client:
-        collection = client.collections.use(collection_name(base, settings.embedding_model))
-        return {str(o.uuid): o.properties for o in collection.iterator()}
-
-
-def _manifest(settings, sql: str, params=()) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
+from tests.readers import collection_objects, warehouse_rows
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +31,7 @@ def test_mixed_folder_rerun_edit_delete(running_services, folder):
     assert first.documents_seen == len(topics) and first.documents_changed == len(topics)
     assert first.quarantined == 0
     assert first.pages_ocr == 2  # the scanned PDF page and the PNG
-    objects = _objects(settings, "Mixed")
+    objects = collection_objects(settings, "Mixed")
     assert len(objects) == first.chunks_written
     by_file = {}
     for props in objects.values():
@@ -56,19 +44,21 @@ def test_mixed_folder_rerun_edit_delete(running_services, folder):
     assert all(p["ocr"] for p in scan) and scan[0]["page"] == 1
     assert not any(p["ocr"] for p in by_file["manual.pdf"])
     assert {p["page"] for p in by_file["manual.pdf"]} == {1, 2}
-    ocr_confidence = _manifest(settings, "SELECT min(ocr_confidence) FROM chunks WHERE path LIKE '%scan.pdf'")
+    ocr_confidence = warehouse_rows(
+        settings, "SELECT min(ocr_confidence) FROM chunks WHERE path LIKE '%scan.pdf'"
+    )
     assert ocr_confidence[0][0] > 80
 
     # Rerun on the unchanged folder: nothing extracted, embedded or written.
     rerun = ingest(root, settings, collection="Mixed")
     assert (rerun.documents_changed, rerun.chunks_written, rerun.chunks_deleted, rerun.pages) == (0, 0, 0, 0)
-    assert _objects(settings, "Mixed") == objects
+    assert collection_objects(settings, "Mixed") == objects
 
     # Edit one file: only its chunks change.
     (root / "log.txt").write_text("The tiller was replaced. " * 400)
     edited = ingest(root, settings, collection="Mixed")
     assert edited.documents_changed == 1
-    after_edit = _objects(settings, "Mixed")
+    after_edit = collection_objects(settings, "Mixed")
     log_path = str((root / "log.txt").resolve())
     old_log = {u for u, p in objects.items() if p["source_path"] == log_path}
     new_log = {u for u, p in after_edit.items() if p["source_path"] == log_path}
@@ -82,11 +72,11 @@ def test_mixed_folder_rerun_edit_delete(running_services, folder):
     (root / "notes.md").unlink()
     removed = ingest(root, settings, collection="Mixed")
     assert removed.documents_deleted == 1
-    remaining = _objects(settings, "Mixed")
+    remaining = collection_objects(settings, "Mixed")
     assert not any(p["source_path"].endswith("notes.md") for p in remaining.values())
     notes = [str((root / "notes.md").resolve())]
-    assert _manifest(settings, "SELECT count(*) FROM chunks WHERE path = ?", notes) == [(0,)]
-    assert _manifest(settings, "SELECT count(*) FROM documents WHERE path = ?", notes) == [(0,)]
+    assert warehouse_rows(settings, "SELECT count(*) FROM chunks WHERE path = ?", notes) == [(0,)]
+    assert warehouse_rows(settings, "SELECT count(*) FROM documents WHERE path = ?", notes) == [(0,)]
 
 
 def test_one_folder_in_two_collections_keeps_both_manifests(running_services, tmp_path):
@@ -101,7 +91,7 @@ def test_one_folder_in_two_collections_keeps_both_manifests(running_services, tm
 
     def manifest_of(base: str) -> list[tuple]:
         name = collection_name(base, settings.embedding_model)
-        return _manifest(
+        return warehouse_rows(
             settings,
             "SELECT d.path, d.status, d.chunk_count, count(c.chunk_id) FROM documents d "
             "LEFT JOIN chunks c USING (path, collection) WHERE d.collection = ? GROUP BY ALL ORDER BY 1",
@@ -116,7 +106,7 @@ def test_one_folder_in_two_collections_keeps_both_manifests(running_services, tm
     (root / "gale.txt").unlink()
     assert ingest(root, settings, collection="FirstShelf").documents_deleted == 1
     assert len(manifest_of("FirstShelf")) == 1 and manifest_of("SecondShelf") == shelves[1]
-    assert len(_objects(settings, "SecondShelf")) == sum(row[2] for row in shelves[1])
+    assert len(collection_objects(settings, "SecondShelf")) == sum(row[2] for row in shelves[1])
 
 
 def test_bad_files_are_quarantined_and_good_ones_land(running_services, tmp_path):
@@ -127,7 +117,7 @@ def test_bad_files_are_quarantined_and_good_ones_land(running_services, tmp_path
     assert summary.status == "completed_with_failures"
     assert summary.documents_failed == len(expected)
     reasons = dict(
-        _manifest(
+        warehouse_rows(
             settings,
             "SELECT regexp_extract(path, '[^/]+$'), reason FROM quarantine "
             "WHERE run_id = ? AND chunk_id IS NULL",
@@ -136,10 +126,10 @@ def test_bad_files_are_quarantined_and_good_ones_land(running_services, tmp_path
     )
     for name, fragment in expected.items():
         assert fragment in reasons[name], (name, reasons.get(name))
-    indexed = {p["source_path"].rsplit("/", 1)[-1] for p in _objects(settings, "Bad").values()}
+    indexed = {p["source_path"].rsplit("/", 1)[-1] for p in collection_objects(settings, "Bad").values()}
     assert indexed == set(topics)
     statuses = dict(
-        _manifest(
+        warehouse_rows(
             settings,
             "SELECT regexp_extract(path, '[^/]+$'), status FROM documents WHERE collection = ?",
             [collection_name("Bad", settings.embedding_model)],
@@ -163,11 +153,11 @@ def test_partial_scan_never_wipes_the_index(running_services, tmp_path):
         (root / f"doc{i}.txt").unlink()
     guarded = ingest(root, settings, collection="Guard")
     assert guarded.documents_deleted == 0 and "partial-scan guard" in guarded.notes[0]
-    assert len(_objects(settings, "Guard")) == 6
+    assert len(collection_objects(settings, "Guard")) == 6
     shutil.rmtree(root)
     with pytest.raises(SourceUnavailable):
         ingest(root, settings, collection="Guard")
-    assert len(_objects(settings, "Guard")) == 6
+    assert len(collection_objects(settings, "Guard")) == 6
 
 
 def test_garbage_chunks_fail_validation(running_services, tmp_path):
@@ -177,7 +167,7 @@ def test_garbage_chunks_fail_validation(running_services, tmp_path):
     (root / "fine.txt").write_text("Plain prose about ships and the sea, written for people to read. " * 5)
     (root / "noise.txt").write_text("#$%^ 1234 @@!! ~~~ 99 && ** ;; 0x1f " * 20)
     summary = ingest(root, settings, collection="Garbage")
-    rows = _manifest(
+    rows = warehouse_rows(
         settings,
         "SELECT path, stage, reason FROM quarantine WHERE run_id = ? ORDER BY stage",
         [summary.run_id],
@@ -186,9 +176,9 @@ def test_garbage_chunks_fail_validation(running_services, tmp_path):
         path.endswith("noise.txt") and stage == "validate" and "non_alpha_ratio" in reason
         for path, stage, reason in rows
     )
-    indexed = _objects(settings, "Garbage")
+    indexed = collection_objects(settings, "Garbage")
     assert [p["source_path"].rsplit("/", 1)[-1] for p in indexed.values()] == ["fine.txt"]
-    results = _manifest(
+    results = warehouse_rows(
         settings, "SELECT expectation, success FROM validation_results WHERE run_id = ?", [summary.run_id]
     )
     assert ("expect_column_values_to_be_between", False) in results

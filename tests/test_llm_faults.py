@@ -11,13 +11,12 @@ import uuid
 from contextlib import closing
 from pathlib import Path
 
-import duckdb
-
 from schemas.settings import Settings
 from tasks.evaluate import EvalConfig, EvalSummary, evaluate
 from tasks.llm import LLM, Completion
 from tasks.mini import generate
 from tests.fault_llm import FAKE_TOKENS, FAULT_KINDS, FaultLLM
+from tests.readers import warehouse_rows
 
 SEED = 7  # the fault server's RNG
 PROMPT = "What is the capital of France? Answer in one word."
@@ -59,13 +58,8 @@ def _assert_only_real_answers(bodies: list[dict]) -> None:
         assert 0 < body["prompt_tokens"] < FAKE_TOKENS and body["completion_tokens"] < FAKE_TOKENS, body
 
 
-def _rows(settings: Settings, sql: str, params: list) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute(sql, params).fetchall()
-
-
 def _predictions(settings: Settings, run_id: str) -> dict[tuple[str, str, int], tuple]:
-    rows = _rows(
+    rows = warehouse_rows(
         settings,
         "SELECT example_id, method, k, route, prediction, cost_usd, error, created_at FROM predictions "
         "WHERE run_id = ?",
@@ -80,7 +74,7 @@ def _totals(settings: Settings, summary: EvalSummary) -> list[dict]:
     """Per method: the summary (less the cached count) and the stored cost of its predictions; sums of floats
     are rounded (their order differs from run to run)."""
     costs = dict(
-        _rows(
+        warehouse_rows(
             settings,
             "SELECT method, round(sum(cost_usd), 12) FROM predictions WHERE run_id = ? GROUP BY method",
             [summary.run_id],

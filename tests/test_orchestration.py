@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import duckdb
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
@@ -15,23 +14,13 @@ from tasks.events import detect_changes, watch_changes
 from tasks.ingest import OutsideSourceRoots, SourceUnavailable, ingest
 from tasks.reindex import rebuild
 from tasks.vectorstore import connect, live_collection
+from tests.readers import collection_objects, warehouse_rows
 
 TEXT = "The harbour office keeps a ledger of every vessel that enters the bay at night. "
 
 
 def _write(folder, name: str, topic: str, repeat: int = 40) -> None:
     (folder / name).write_text(f"The code word for {topic} is {topic.upper()}-9. " + TEXT * repeat)
-
-
-def _objects(settings, base: str) -> dict[str, dict]:
-    with connect(settings) as client:
-        collection = client.collections.use(collection_name(base, settings.embedding_model))
-        return {str(o.uuid): o.properties for o in collection.iterator()}
-
-
-def _rows(settings, sql: str, params=()) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
 
 
 def test_targeted_reindex_touches_only_the_named_files(running_services, tmp_path):
@@ -42,14 +31,14 @@ def test_targeted_reindex_touches_only_the_named_files(running_services, tmp_pat
         _write(root, f"{topic}.txt", topic)
     first = ingest(root, settings, collection="Targeted")
     assert first.documents_changed == 3
-    before = _objects(settings, "Targeted")
+    before = collection_objects(settings, "Targeted")
 
     _write(root, "anchor.txt", "anchor", repeat=80)  # changed
     _write(root, "dock.txt", "dock")  # created, but not named below
     (root / "buoy.txt").unlink()  # deleted
     summary = ingest(root, settings, collection="Targeted", paths=[root / "anchor.txt", root / "buoy.txt"])
     assert (summary.documents_seen, summary.documents_changed, summary.documents_deleted) == (1, 1, 1)
-    after = _objects(settings, "Targeted")
+    after = collection_objects(settings, "Targeted")
     names = {p["source_path"].rsplit("/", 1)[-1] for p in after.values()}
     assert names == {"anchor.txt", "cargo.txt"}  # dock.txt waits for its own event
     cargo = {u for u, p in before.items() if p["source_path"].endswith("cargo.txt")}
@@ -133,8 +122,8 @@ def test_full_rebuild_swaps_the_alias_while_queries_keep_answering(running_servi
     with connect(settings) as client:
         old = live_collection(client, alias)
     assert old and old != alias  # readers go through the alias
-    objects_before = _objects(settings, "Swap")
-    manifest_before = _rows(settings, "SELECT path, content_sha256, chunk_count FROM documents "
+    objects_before = collection_objects(settings, "Swap")
+    manifest_before = warehouse_rows(settings, "SELECT path, content_sha256, chunk_count FROM documents "
                                       "WHERE collection = ? ORDER BY path", [alias])  # fmt: skip
 
     answers, failures = [], []
@@ -164,9 +153,11 @@ def test_full_rebuild_swaps_the_alias_while_queries_keep_answering(running_servi
     with connect(settings) as client:
         assert live_collection(client, alias) == result.collection
         assert not client.collections.exists(old)  # dropped after the switch
-    assert _objects(settings, "Swap") == objects_before  # same deterministic chunks, nothing lost or doubled
     assert (
-        _rows(settings, "SELECT path, content_sha256, chunk_count FROM documents WHERE collection = ? "
+        collection_objects(settings, "Swap") == objects_before
+    )  # same deterministic chunks, nothing lost or doubled
+    assert (
+        warehouse_rows(settings, "SELECT path, content_sha256, chunk_count FROM documents WHERE collection = ? "
                         "ORDER BY path", [alias]) == manifest_before
     )  # fmt: skip
 
@@ -177,7 +168,7 @@ def test_full_rebuild_swaps_the_alias_while_queries_keep_answering(running_servi
         assert live_collection(client, alias) == result.collection
         leftovers = [n for n in client.collections.list_all(simple=True) if n.startswith(f"{alias}_")]
     assert leftovers == [result.collection]
-    assert _objects(settings, "Swap") == objects_before
+    assert collection_objects(settings, "Swap") == objects_before
 
 
 @pytest.fixture()
@@ -208,7 +199,7 @@ def test_nightly_skips_unchanged_work_and_fails_on_regression(running_services, 
         first = nightly_flow(plan_file())
         second = nightly_flow(plan_file())
         assert first["runs"][0]["run_id"] == second["runs"][0]["run_id"]  # cached: not evaluated again
-        runs = _rows(
+        runs = warehouse_rows(
             settings, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["runs"][0]["run_id"]]
         )
         assert runs == [(1,)]
@@ -221,7 +212,7 @@ def test_nightly_skips_unchanged_work_and_fails_on_regression(running_services, 
     assert "regressed against baseline" in state.message or "regressed" in str(
         state.result(raise_on_failure=False)
     )
-    checks = _rows(settings, "SELECT passed, reason FROM regression_checks WHERE run_id = ?",
+    checks = warehouse_rows(settings, "SELECT passed, reason FROM regression_checks WHERE run_id = ?",
                    [first["runs"][0]["run_id"]])  # fmt: skip
     assert checks and not any(passed for passed, _ in checks)
     assert all("score fell" in reason for _, reason in checks)
