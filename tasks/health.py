@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from schemas.settings import Settings
 from tasks import services
 from tasks.llm import async_client
-from warehouse.db import session
+from warehouse.db import session, utc_now
 
 
 @dataclass
@@ -44,7 +44,7 @@ def check_services(settings: Settings, prompt: str = "Say OK.") -> ServiceCheck:
     """Ask Weaviate for its version and the LLM for a short completion."""
     text, prompt_tokens, completion_tokens = asyncio.run(_complete(settings, prompt))
     return ServiceCheck(
-        checked_at=datetime.now(UTC).replace(tzinfo=None),
+        checked_at=utc_now(),
         weaviate_url=settings.weaviate_http_url,
         weaviate_version=services.weaviate_version(settings),
         llm_base_url=settings.llm_base_url,

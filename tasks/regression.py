@@ -7,9 +7,10 @@ comparison is stored in `regression_checks`, passed or not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import duckdb
+
+from warehouse.db import utc_now
 
 
 class RegressionDetected(RuntimeError):
@@ -90,7 +91,7 @@ def record(
 ) -> None:
     if not comparisons:
         return
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     con.executemany(
         "INSERT OR REPLACE INTO regression_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime
 
 import duckdb
+
+from warehouse.db import utc_now
 
 
 def record_ask(con: duckdb.DuckDBPyConnection, result, model: str) -> str:
@@ -16,7 +17,7 @@ def record_ask(con: duckdb.DuckDBPyConnection, result, model: str) -> str:
     con.execute(
         "INSERT INTO asks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            ask_id, datetime.now(UTC).replace(tzinfo=None), hashlib.sha256(result.question.encode()).hexdigest(),
+            ask_id, utc_now(), hashlib.sha256(result.question.encode()).hexdigest(),
             result.question, result.collection, result.method, result.route, result.answer,
             json.dumps([c.model_dump() for c in result.citations]), result.invented_citations, model,
             result.prompt_tokens, result.completion_tokens, result.cost_usd, result.latency_ms, result.error,

@@ -19,6 +19,13 @@ from pathlib import Path
 import duckdb
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def utc_now() -> datetime:
+    """Now in UTC, as the naive timestamp every warehouse TIMESTAMP column holds."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 _MIGRATION_NAME = re.compile(r"^(\d+)_[\w-]+\.sql$")
 
 
@@ -53,7 +60,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             con.execute(path.read_text())
             con.execute(
                 "INSERT INTO schema_version VALUES (?, ?, ?)",
-                [version, path.name, datetime.now(UTC).replace(tzinfo=None)],
+                [version, path.name, utc_now()],
             )
             con.execute("COMMIT")
         except Exception:

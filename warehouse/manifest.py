@@ -6,16 +6,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import duckdb
 
 from schemas.documents import Chunk, IngestSummary, QuarantineRecord
+from warehouse.db import utc_now
 from warehouse.runs import close_abandoned_runs, owner
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ def start_run(
     con.execute(
         "INSERT INTO ingest_runs (run_id, source_root, collection, config_signature, started_at, status, host, pid) "
         "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-        [run_id, source_root, collection, signature, _now(), *owner()],
+        [run_id, source_root, collection, signature, utc_now(), *owner()],
     )
 
 
@@ -64,7 +60,7 @@ def finish_run(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
            documents_deleted = ?, documents_failed = ?, pages = ?, pages_ocr = ?, chunks_written = ?,
            chunks_deleted = ?, quarantined = ?, seconds = ?, notes = ? WHERE run_id = ?""",
         [
-            _now(), summary.status, summary.documents_seen, summary.documents_changed, summary.documents_deleted,
+            utc_now(), summary.status, summary.documents_seen, summary.documents_changed, summary.documents_deleted,
             summary.documents_failed, summary.pages, summary.pages_ocr, summary.chunks_written,
             summary.chunks_deleted, summary.quarantined, summary.seconds, json.dumps(summary.notes),
             summary.run_id,
@@ -90,7 +86,7 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, records: list[Qu
         con.executemany(
             "INSERT INTO quarantine (run_id, path, chunk_id, stage, reason, detail, quarantined_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [[run_id, r.path, r.chunk_id, r.stage, r.reason, r.detail, _now()] for r in records],
+            [[run_id, r.path, r.chunk_id, r.stage, r.reason, r.detail, utc_now()] for r in records],
         )
 
 
@@ -110,7 +106,7 @@ def add_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, outcomes
         con.executemany(
             "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                [run_id, o.expectation, o.column, o.success, o.element_count, o.unexpected_count, _now()]
+                [run_id, o.expectation, o.column, o.success, o.element_count, o.unexpected_count, utc_now()]
                 for o in outcomes
             ],
         )
@@ -155,7 +151,7 @@ def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[Doc
             "updated_at = excluded.updated_at",
             [
                 [v.path, v.doc_id, v.source_root, v.collection, v.content_sha256, v.config_signature, v.kind,
-                 v.pages, v.pages_ocr, run_id, _now()]
+                 v.pages, v.pages_ocr, run_id, utc_now()]
                 for v in versions
             ],
         )  # fmt: skip
@@ -181,7 +177,7 @@ def _write_document(
         [
             version.path, version.doc_id, version.source_root, version.collection, version.content_sha256,
             version.config_signature, version.status, version.kind, version.pages, version.pages_ocr,
-            len(chunks), run_id, _now(),
+            len(chunks), run_id, utc_now(),
         ],
     )  # fmt: skip
     if chunks:

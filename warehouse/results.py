@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import yaml
 
+from warehouse.db import utc_now
 from warehouse.runs import close_abandoned_runs, owner
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def load_prices(path: Path) -> dict[str, tuple[float, float]]:
@@ -60,7 +56,7 @@ def start_run(
             code_version,
             model,
             endpoint,
-            _now(),
+            utc_now(),
             host,
             pid,
         ],
@@ -69,7 +65,9 @@ def start_run(
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:
-    con.execute("UPDATE eval_runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, _now(), run_id])
+    con.execute(
+        "UPDATE eval_runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, utc_now(), run_id]
+    )
 
 
 def completed_units(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[str, str, int]]:
@@ -94,7 +92,7 @@ def write_prediction(con: duckdb.DuckDBPyConnection, row: dict, score: tuple[str
         con.execute(
             f"INSERT OR REPLACE INTO predictions ({', '.join(PREDICTION_COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(PREDICTION_COLUMNS))})",
-            [row.get(column) for column in PREDICTION_COLUMNS[:-1]] + [_now()],
+            [row.get(column) for column in PREDICTION_COLUMNS[:-1]] + [utc_now()],
         )
         if score is not None:
             con.execute(

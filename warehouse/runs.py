@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import UTC, datetime
 
 import duckdb
+
+from warehouse.db import utc_now
 
 RUN_TABLES = ("ingest_runs", "eval_runs")
 
@@ -39,7 +40,7 @@ def close_abandoned_runs(con: duckdb.DuckDBPyConnection, table: str) -> list[str
     ).fetchall()
     dead = [run_id for run_id, pid in rows if not _alive(pid)]
     if dead:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = utc_now()
         con.executemany(
             f"UPDATE {table} SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'",
             [[now, run_id] for run_id in dead],
