@@ -90,15 +90,13 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, records: list[Qu
         )
 
 
-def add_new_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, records: list[QuarantineRecord]) -> int:
+def add_new_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, records: list[QuarantineRecord]) -> None:
     """Quarantine the records not yet recorded under `run_id` with the same path, stage and reason (a data
-    set's malformed lines are reported once, however often it is loaded). Returns how many were added."""
+    set's malformed lines are reported once, however often it is loaded)."""
     recorded = set(
         con.execute("SELECT path, stage, reason FROM quarantine WHERE run_id = ?", [run_id]).fetchall()
     )
-    new = [r for r in records if (r.path, r.stage, r.reason) not in recorded]
-    add_quarantine(con, run_id, new)
-    return len(new)
+    add_quarantine(con, run_id, [r for r in records if (r.path, r.stage, r.reason) not in recorded])
 
 
 def add_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None:
