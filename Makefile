@@ -20,6 +20,7 @@ demo: setup
 # The test suite, against the real services (what CI runs).
 test: setup
 	.venv/bin/ruff check .
+	.venv/bin/python -m scripts.import_graph
 	.venv/bin/python -m pytest
 
 lint:

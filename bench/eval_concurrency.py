@@ -1,4 +1,4 @@
-"""LLM client concurrency benchmark: `tasks.llm.LLM` against a local endpoint with a fixed latency.
+"""LLM client concurrency benchmark: `tasks.clients.llm.LLM` against a local endpoint with a fixed latency.
 
 Run:  .venv/bin/python -m bench.eval_concurrency [--n 500] [--concurrency 32] [--latency 0.2] [--out PATH]
 
@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from schemas.settings import Settings, apply_library_environment
-from tasks.llm import LLM
+from tasks.clients.llm import LLM
 
 SEQUENTIAL_SUBSET = 50
 PHASE_TIMEOUT_S = 300.0

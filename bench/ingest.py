@@ -26,9 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from schemas.settings import apply_library_environment, get_settings
-from tasks.ingest import ingest
-from tasks.mini import page_image
-from tests.corpus import body
+from tasks.evaluation.mini import page_image
+from tasks.ingestion.run import ingest
+from tests.support.corpus import body
 
 
 def raw_tesseract(pages: list[Path], workers: int, languages: str) -> float:

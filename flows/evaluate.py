@@ -8,28 +8,15 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from schemas.evaluation import EvalConfig
 from schemas.settings import apply_library_environment, get_settings
-from tasks.datasets import load_and_quarantine
-from tasks.evaluate import EvalConfig, EvalSummary, Progress, evaluate, evaluate_corpus
-from tasks.nightly import artifact_key, method_table, summary_markdown
+from tasks.evaluation.benchmark import Progress
+from tasks.evaluation.run import run_evaluation
+from tasks.evaluation.summary import EvalSummary, artifact_key, method_table, summary_markdown
 
 apply_library_environment()
 
-
-@task(name="load-dataset", cache_policy=NO_CACHE)
-def load_task(dataset: str, limit: int | None):
-    loaded = load_and_quarantine(dataset, get_settings(), limit)
-    if loaded.problems:
-        print(
-            f"{len(loaded.problems)} malformed record(s) in {loaded.source} skipped (see the quarantine table)"
-        )
-    return loaded
-
-
-evaluate_task = task(evaluate, name="evaluate-methods", cache_policy=NO_CACHE)
-
-
-evaluate_corpus_task = task(evaluate_corpus, name="evaluate-corpus-qa", cache_policy=NO_CACHE)
+evaluate_task = task(run_evaluation, name="evaluate", cache_policy=NO_CACHE)
 
 
 def publish_artifacts(summary: EvalSummary, report: Path | None = None) -> None:
@@ -46,15 +33,13 @@ def publish_artifacts(summary: EvalSummary, report: Path | None = None) -> None:
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(
-    config: EvalConfig, progress: Progress | None = None, collection: str | None = None
-) -> EvalSummary:
+def evaluate_flow(config: EvalConfig, progress: Progress | None = None) -> EvalSummary:
     """A benchmark (LongBench/∞Bench/mini) on its own contexts, or a QA set over an ingested collection."""
-    loaded = load_task(config.dataset, config.limit)
-    if loaded.examples:
-        summary = evaluate_task(loaded.examples, config, get_settings(), progress)
-    else:
-        summary = evaluate_corpus_task(loaded.questions, config, get_settings(), collection, progress)
+    summary = evaluate_task(config, get_settings(), progress)
+    if summary.skipped_records:
+        print(
+            f"{summary.skipped_records} malformed record(s) in {config.dataset} skipped (see the quarantine table)"
+        )
     publish_artifacts(summary)
     print(
         f"evaluation {summary.status}: run {summary.run_id}, {summary.llm_calls} LLM calls, "

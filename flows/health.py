@@ -6,7 +6,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.settings import apply_library_environment, get_settings
-from tasks.health import ServiceCheck, check_services, record_check
+from tasks.clients.health import ServiceCheck, check_services, record_check
 
 apply_library_environment()
 

@@ -11,9 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from schemas.documents import IngestSummary
 from schemas.plan import load_plan
 from schemas.settings import apply_library_environment, get_settings
-from tasks.events import detect_changes, emit_change
-from tasks.ingest import Progress, ingest
-from tasks.reindex import RebuildSummary, rebuild
+from tasks.ingestion.events import detect_changes, emit_change
+from tasks.ingestion.rebuild import RebuildSummary, rebuild
+from tasks.ingestion.run import Progress, ingest
 
 apply_library_environment()
 

@@ -16,12 +16,14 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.filesystems import LocalFileSystem
 
 from flows.evaluate import publish_artifacts
+from schemas.evaluation import EvalConfig
 from schemas.plan import NightlyPlan, load_plan
 from schemas.settings import Settings, apply_library_environment, get_settings
-from tasks.evaluate import EvalSummary
-from tasks.ingest import ingest
-from tasks.nightly import artifact_key, dataset_fingerprint, run_planned, source_fingerprint
-from tasks.regression import Comparison, RegressionDetected, check_regression
+from tasks.evaluation.nightly import dataset_fingerprint, source_fingerprint
+from tasks.evaluation.regression import Comparison, RegressionDetected, check_regression
+from tasks.evaluation.run import run_evaluation
+from tasks.evaluation.summary import EvalSummary, artifact_key
+from tasks.ingestion.run import ingest
 from warehouse.db import session
 from warehouse.report import build_report
 
@@ -33,9 +35,9 @@ def ingest_source(root: Path, collection: str | None, fingerprint: str, settings
     return ingest(root, settings, collection)
 
 
-def evaluate_planned(evaluation, fingerprint: str, settings: Settings) -> EvalSummary:
+def evaluate_planned(evaluation: EvalConfig, fingerprint: str, settings: Settings) -> EvalSummary:
     """Evaluate one planned data set (cached on its fingerprint)."""
-    return run_planned(evaluation, settings)
+    return run_evaluation(evaluation, settings)
 
 
 RESULT_STORAGE_BLOCK = "ragroute-results"

@@ -1,3 +1,5 @@
 """ragroute: when is a long-context LLM worth its cost over retrieval-augmented generation?"""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("ragroute")

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from ragroute import __version__
 from schemas.api import AskRequest, AskResponse, Health, Problem
 from schemas.settings import Settings
-from tasks import services
-from tasks.ask import Asker, AskError
+from tasks.clients import services
+from tasks.routing.ask import Asker, AskError
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 

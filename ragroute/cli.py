@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,17 +12,32 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from schemas.errors import RagrouteError
+from schemas.evaluation import EVAL_METHODS
 from schemas.settings import apply_library_environment, get_settings
-from tasks import services
+from tasks.clients import services
 
-app = typer.Typer(
+console = Console(stderr=True)
+
+
+class _App(typer.Typer):
+    """Every user-facing error (a `RagrouteError`) ends the command with its message and exit code 1."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except RagrouteError as error:
+            console.print(f"[red]error:[/red] {error}")
+            sys.exit(1)
+
+
+app = _App(
     help="ragroute: RAG vs long-context vs Self-Route, measured on your documents.", no_args_is_help=True
 )
 services_app = typer.Typer(
     help="Start, stop and inspect the local Weaviate and LLM servers.", no_args_is_help=True
 )
 app.add_typer(services_app, name="services")
-console = Console(stderr=True)
 
 
 @app.callback()
@@ -39,11 +55,8 @@ def _fail(message: str) -> None:
 def services_up() -> None:
     """Start Weaviate and the llama.cpp server on loopback (each only if no external endpoint is set)."""
     settings = get_settings()
-    try:
-        with console.status("starting services…"):
-            started = services.up(settings)
-    except services.ServiceError as error:
-        _fail(str(error))
+    with console.status("starting services…"):
+        started = services.up(settings)
     for name, state in started.items():
         console.print(f"{name}: {state}")
     if not started:
@@ -110,22 +123,11 @@ def ingest_command(
 ) -> None:
     """Index new and changed documents under PATH into Weaviate; remove chunks of deleted ones."""
     from flows.ingest import ingest_flow
-    from tasks.ingest import (
-        OutsideSourceRoots,
-        SourceUnavailable,
-        WeaviateUnreachable,
-        ensure_within_source_roots,
-    )
+    from tasks.ingestion.sources import ensure_within_source_roots
 
-    try:
-        ensure_within_source_roots(path, get_settings())  # refused before a flow run starts
-    except OutsideSourceRoots as error:
-        _fail(str(error))
+    ensure_within_source_roots(path, get_settings())  # refused before a flow run starts
     with _progress("ingest") as show:
-        try:
-            result = ingest_flow(str(path), collection, show, full)
-        except (SourceUnavailable, OutsideSourceRoots, WeaviateUnreachable) as error:
-            _fail(str(error))
+        result = ingest_flow(str(path), collection, show, full)
     if full:
         console.print(
             f"alias {result.alias} now reads {result.collection} (previous: {result.previous or '-'})"
@@ -173,7 +175,7 @@ def eval_command(
         ..., "--dataset", help="`mini`, a LongBench/∞Bench task name, or a .jsonl path."
     ),
     methods: str = typer.Option(
-        "lc,rag,self_route", "--methods", help="Comma list of lc, rag, rag_reorder, self_route."
+        "lc,rag,self_route", "--methods", help=f"Comma list of {', '.join(EVAL_METHODS)}."
     ),
     k: str | None = typer.Option(
         None, "--k", help="Top-k chunks (default 5); a comma list (1,3,5,10) runs a k sweep."
@@ -191,28 +193,20 @@ def eval_command(
 ) -> None:
     """Compare RAG, long context and Self-Route on a data set; results go to DuckDB."""
     from flows.evaluate import evaluate_flow
-    from tasks.datasets import DatasetUnavailable
-    from tasks.evaluate import EvalConfig
+    from schemas.evaluation import EvalConfig
 
-    settings = get_settings()
-    try:
-        config = EvalConfig(
-            dataset=dataset,
-            methods=[m.strip() for m in methods.split(",") if m.strip()],
-            ks=[int(v) for v in k.split(",")] if k else [settings.eval_top_k],
-            retriever=retriever or settings.eval_retriever,
-            model=model,
-            run_id=run_id,
-            limit=limit,
-        )
-        config.validate()
-    except ValueError as error:
-        _fail(str(error))
+    config = EvalConfig.checked(
+        dataset=dataset,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        k=[v.strip() for v in k.split(",")] if k else None,
+        retriever=retriever,
+        model=model,
+        run_id=run_id,
+        limit=limit,
+        collection=collection,
+    )
     with _progress("eval") as show:
-        try:
-            summary = evaluate_flow(config, show, collection)
-        except DatasetUnavailable as error:
-            _fail(str(error))
+        summary = evaluate_flow(config, show)
     table = Table("method", "k", "n", "score", "prompt tok", "compl tok", "$", "tok % of LC", "answerable %")
     for row in summary.methods:
         table.add_row(
@@ -253,7 +247,7 @@ def score_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score predictions made elsewhere, exactly as the official benchmark code does."""
-    from tasks.scoring import score_file
+    from tasks.evaluation.scoring import score_file
 
     try:
         result = score_file(task, file)
@@ -268,7 +262,7 @@ def score_command(
 @app.command("samples")
 def samples_command(out: Path = typer.Argument(..., help="Folder to write the sample documents to.")) -> None:
     """Write the bundled sample corpus (the mini benchmark's reports, one of them scanned) to OUT."""
-    from tasks import mini
+    from tasks.evaluation import mini
 
     paths = mini.write_documents(mini.generate(), out)
     console.print(f"{len(paths)} sample documents written to {out}")
@@ -335,12 +329,9 @@ def ask_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Answer a question over an ingested collection, with the route taken and checked citations."""
-    from tasks.ask import Asker, AskError
+    from tasks.routing.ask import Asker
 
-    try:
-        result = Asker(get_settings(), collection).ask(question, method=method, k=k)
-    except AskError as error:
-        _fail(str(error))
+    result = Asker(get_settings(), collection).ask(question, method=method, k=k)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
     else:
@@ -386,13 +377,10 @@ def nightly_command(
 ) -> None:
     """Run the nightly job here and now: ingest the plan's sources, evaluate, report, check regressions."""
     from flows.nightly import nightly_flow
-    from schemas.plan import PlanError
-    from tasks.regression import RegressionDetected
+    from tasks.evaluation.regression import RegressionDetected
 
     try:
         result = nightly_flow(str(plan) if plan else None)
-    except PlanError as error:
-        _fail(str(error))
     except RegressionDetected as error:
         _fail(f"regression detected:\n{error}")
     for run in result["runs"]:
@@ -402,14 +390,11 @@ def nightly_command(
 @app.command("deploy")
 def deploy_command() -> None:
     """Create the `cpu` and `gpu` process work pools if missing and apply prefect.yaml (needs PREFECT_API_URL)."""
-    from tasks.deploy import DeployError, apply_deployments, ensure_work_pools
+    from tasks.clients.deploy import apply_deployments, ensure_work_pools
 
-    try:
-        for pool, state in ensure_work_pools().items():
-            console.print(f"work pool {pool}: {state}")
-        output = apply_deployments()
-    except DeployError as error:
-        _fail(str(error))
+    for pool, state in ensure_work_pools().items():
+        console.print(f"work pool {pool}: {state}")
+    output = apply_deployments()
     console.print(output.strip()[-2000:])
 
 
@@ -419,13 +404,9 @@ def worker_command(
     limit: int | None = typer.Option(None, "--limit", help="Most flow runs at once."),
 ) -> None:
     """Run a Prefect process worker for POOL from the project root (the gpu one beside the model server)."""
-    from tasks.deploy import DeployError, run_worker
+    from tasks.clients.deploy import run_worker
 
-    try:
-        code = run_worker(pool, limit)
-    except DeployError as error:
-        _fail(str(error))
-    raise typer.Exit(code=code)
+    raise typer.Exit(code=run_worker(pool, limit))
 
 
 @app.command("watch")
@@ -434,9 +415,8 @@ def watch_command(
     collection: str | None = typer.Option(None, "--collection", help="Collection name (default: settings)."),
 ) -> None:
     """Emit ragroute.document.created|changed|deleted events as files under PATH change (Ctrl-C stops)."""
-    from tasks.deploy import DeployError, prefect_api_url
-    from tasks.events import watch_and_emit
-    from tasks.ingest import OutsideSourceRoots
+    from tasks.clients.deploy import prefect_api_url
+    from tasks.ingestion.events import watch_and_emit
 
     try:
         api_url = prefect_api_url()
@@ -447,8 +427,6 @@ def watch_command(
             on_emit=lambda change: console.print(f"{change.event}: {change.path}"),
             on_ready=lambda: console.print(f"watching {path.resolve()}; events go to {api_url}"),
         )
-    except (DeployError, OutsideSourceRoots) as error:
-        _fail(str(error))
     except KeyboardInterrupt:
         pass
 

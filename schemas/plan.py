@@ -7,13 +7,15 @@ relative to the file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.errors import RagrouteError
+from schemas.evaluation import EvalConfig
 
-class PlanError(ValueError):
+
+class PlanError(RagrouteError):
     """The plan file is missing or invalid; the message names the file and the problem."""
 
 
@@ -22,19 +24,6 @@ class Source(BaseModel):
 
     path: Path
     collection: str | None = None  # default: the `collection` setting
-
-
-class Evaluation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: str  # `mini`, a LongBench/∞Bench task name, or a .jsonl path
-    methods: list[str] = Field(default_factory=lambda: ["lc", "rag", "self_route"])
-    k: list[int] = Field(default_factory=lambda: [5])
-    retriever: Literal["dense", "bm25", "hybrid"] | None = None
-    limit: int | None = None
-    collection: str | None = None  # for a corpus QA set: the ingested collection
-    # `previous`: the last completed run of the same data set and model; or a pinned run id.
-    baseline: str = "previous"
 
 
 class Regression(BaseModel):
@@ -48,7 +37,7 @@ class NightlyPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sources: list[Source] = Field(default_factory=list)
-    evaluations: list[Evaluation] = Field(default_factory=list)
+    evaluations: list[EvalConfig] = Field(default_factory=list)
     regression: Regression = Field(default_factory=Regression)
 
 

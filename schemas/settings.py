@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas.evaluation import Retriever
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_LLM_MODEL = "SmolLM2-135M-Instruct"
 
@@ -72,7 +74,7 @@ class Settings(BaseSettings):
     # Evaluation.
     eval_chunk_words: int = 300
     eval_top_k: int = 5
-    eval_retriever: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    eval_retriever: Retriever = "hybrid"
     eval_hybrid_alpha: float = 0.5
     eval_collection: str = "EvalContexts"
     price_table: Path = PROJECT_ROOT / "schemas" / "prices.yaml"

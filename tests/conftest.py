@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from schemas.settings import Settings, apply_library_environment, get_settings
-from tasks import services
-from warehouse import results
-from warehouse.db import session
 
 # Tests keep their state apart from a user's `.ragroute` and use ports of their own, so they can run while
 # `ragroute services up` serves the user. External endpoints (WEAVIATE_URL, OPENAI_BASE_URL) are honoured.
@@ -40,20 +35,8 @@ def settings() -> Settings:
     return get_settings()
 
 
-@pytest.fixture(scope="session")
-def running_services(settings: Settings) -> Iterator[Settings]:
-    """Weaviate and the LLM server, started once for the session (unless external ones are configured)."""
-    services.up(settings)
-    yield settings
-    services.down(settings)
-
-
-@pytest.fixture
-def priced(running_services: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """The session's settings with a price for the local model (so costs are not zero); the warehouse's
-    price table is put back afterwards."""
-    table = tmp_path / "prices.yaml"
-    table.write_text(yaml.safe_dump({"models": {running_services.llm_model: {"input": 0.5, "output": 1.5}}}))
-    yield running_services.model_copy(update={"price_table": table})
-    with session(running_services.warehouse_path) as con:
-        results.refresh_prices(con, results.load_prices(running_services.price_table))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration/ needs the real services: `pytest -m "not services"` leaves it out."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.services)

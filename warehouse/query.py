@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from schemas.errors import RagrouteError
 from warehouse.db import connect
 
 READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
@@ -20,7 +21,7 @@ PRAGMA_NAME = re.compile(r"\s*PRAGMA\s+(\w+)", re.IGNORECASE)
 EXPLAIN_PREFIX = re.compile(r"\s*EXPLAIN\s+(ANALYZE\s+|\([^)]*\)\s*)?", re.IGNORECASE)
 
 
-class WriteRefused(Exception):
+class WriteRefused(RagrouteError):
     """The SQL would change the warehouse."""
 
 

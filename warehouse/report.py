@@ -7,6 +7,8 @@ the k sweep, the routing frontier, the nightly trend, and ingest health; plus th
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import duckdb
 import pandas as pd
 import plotly.express as px
 import plotly.io as pio
+from plotly.graph_objects import Figure
 
 from warehouse.db import connect
 
@@ -46,124 +49,101 @@ def _empty(what: str) -> str:
     return f'<p class="empty">No {html.escape(what)} yet.</p>'
 
 
-def _figures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[tuple[str, object | None, str, str]]:
+@dataclass(frozen=True)
+class Chart:
+    """One dashboard chart: the rows it draws (SQL over the views; `{where_run}` narrows to the report's run),
+    the plotly express function and its arguments, and what to say when there is nothing to draw."""
+
+    title: str
+    sql: str
+    plot: Callable[..., Figure]
+    args: dict
+    missing: str
+    note: str = ""
+    drawable: Callable[[pd.DataFrame], bool] = lambda frame: not frame.empty
+    heading: Callable[[pd.DataFrame], str] | None = None  # a title computed from the rows
+
+
+CHARTS = (
+    Chart(
+        "Score vs cost per method and model",
+        "SELECT *, method || ' k=' || k AS label FROM method_summary {where_run}",
+        px.scatter,
+        {"x": "token_pct_of_lc", "y": "score", "color": "method", "symbol": "model", "text": "label",
+         "hover_data": ["label", "cost_usd", "n", "dataset"], "title": "Score vs cost (token % of LC; $ on hover)"},
+        "evaluation runs",
+        "The paper's Figure 1.",
+    ),
+    Chart(
+        "RAG vs LC agreement",
+        "SELECT score_diff, identical FROM rag_lc_agreement {where_run}",
+        px.histogram,
+        {"x": "score_diff", "nbins": 21, "range_x": [-100, 100]},
+        "runs with both rag and lc",
+        "The paper's Figure 2.",
+        heading=lambda frame: f"S_RAG − S_LC per example ({100 * frame['identical'].mean():.0f}% identical predictions)",
+    ),
+    Chart(
+        "k sweep",
+        "SELECT * FROM k_sweep {where_run} ORDER BY k",
+        px.line,
+        {"x": "k", "y": "score", "color": "method", "markers": True, "hover_data": ["token_pct_of_lc"],
+         "title": "Score as k grows"},
+        "k sweeps (run `ragroute eval --k 1,3,5,10`)",
+        drawable=lambda frame: frame["k"].nunique() > 1,
+    ),
+    Chart(
+        "Routing frontier",
+        "SELECT * FROM routing_frontier {where_run} ORDER BY threshold",
+        px.line,
+        {"x": "token_pct_of_lc", "y": "score", "color": "k", "markers": True,
+         "hover_data": ["threshold", "answerable_pct"],
+         "title": "Routing on P(unanswerable) ≥ threshold: score vs token % of LC"},
+        "self_route runs with logprobs alongside rag and lc",
+        "From the stored logprobs of Self-Route's first step.",
+    ),
+    Chart(
+        "Nightly trend",
+        "SELECT *, dataset || ' · ' || method || ' k=' || k AS series FROM nightly_trend ORDER BY started_at",
+        px.line,
+        {"x": "started_at", "y": "score", "color": "series", "markers": True, "hover_data": ["run_id", "cost_usd"],
+         "title": "Score per run over time"},
+        "completed runs",
+        "All completed runs.",
+    ),
+    Chart(
+        "Ingest health",
+        # One bar group per run (the latest 20, oldest first), labelled by its start time; collection on hover.
+        """WITH latest AS (
+               SELECT started_at, strftime(started_at, '%m-%d %H:%M:%S') AS run, collection, documents_seen,
+                      documents_changed, pages, pages_ocr, quarantined
+               FROM ingest_runs WHERE status <> 'running' ORDER BY started_at DESC LIMIT 20)
+           SELECT run, collection, measure, count FROM (
+               UNPIVOT latest ON documents_seen, documents_changed, pages, pages_ocr, quarantined
+               INTO NAME measure VALUE count)
+           ORDER BY started_at""",
+        px.bar,
+        {"x": "run", "y": "count", "color": "measure", "barmode": "group", "hover_data": ["collection"],
+         "title": "Ingest runs (latest 20): documents, pages, OCR pages, quarantined"},
+        "ingest runs",
+    ),
+)  # fmt: skip
+
+
+def _figures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[tuple[str, Figure | None, str, str]]:
     """(title, figure or None, what is missing, note) for each chart."""
-    where_run = "WHERE run_id = ?" if run_id else ""
-    params = [run_id] if run_id else []
-    summary = _frame(con, f"SELECT * FROM method_summary {where_run}", params)
-    lc_tokens = _frame(
-        con,
-        f"SELECT run_id, dataset, sum(prompt_tokens) AS lc FROM predictions {where_run} "
-        f"{'AND' if run_id else 'WHERE'} method = 'lc' AND error IS NULL GROUP BY ALL",
-        params,
-    )
     figures = []
-    if not summary.empty:
-        merged = summary.merge(lc_tokens, on=["run_id", "dataset"], how="left")
-        merged["token_pct_of_lc"] = 100 * merged["prompt_tokens"] / merged["lc"]
-        merged["label"] = merged["method"] + " k=" + merged["k"].astype(str)
-        figure = px.scatter(
-            merged,
-            x="token_pct_of_lc",
-            y="score",
-            color="method",
-            symbol="model",
-            hover_data=["label", "cost_usd", "n", "dataset"],
-            text="label",
-            title="Score vs cost (token % of LC; $ on hover)",
-        )
-        figure.update_traces(textposition="top center", marker={"size": 12})
-        figures.append(("Score vs cost per method and model", figure, "", "The paper's Figure 1."))
-    else:
-        figures.append(("Score vs cost per method and model", None, "evaluation runs", ""))
-
-    diff = _frame(con, f"SELECT score_diff, identical FROM rag_lc_agreement {where_run}", params)
-    if not diff.empty:
-        identical = 100 * diff["identical"].mean()
-        figure = px.histogram(
-            diff,
-            x="score_diff",
-            nbins=21,
-            range_x=[-100, 100],
-            title=f"S_RAG − S_LC per example ({identical:.0f}% identical predictions)",
-        )
-        figures.append(("RAG vs LC agreement", figure, "", "The paper's Figure 2."))
-    else:
-        figures.append(("RAG vs LC agreement", None, "runs with both rag and lc", ""))
-
-    sweep = _frame(con, f"SELECT * FROM k_sweep {where_run} ORDER BY k", params)
-    if sweep["k"].nunique() > 1 if not sweep.empty else False:
-        figure = px.line(
-            sweep,
-            x="k",
-            y="score",
-            color="method",
-            markers=True,
-            hover_data=["token_pct_of_lc"],
-            title="Score as k grows",
-        )
-        figures.append(("k sweep", figure, "", ""))
-    else:
-        figures.append(("k sweep", None, "k sweeps (run `ragroute eval --k 1,3,5,10`)", ""))
-
-    frontier = _frame(con, f"SELECT * FROM routing_frontier {where_run} ORDER BY threshold", params)
-    if not frontier.empty:
-        figure = px.line(
-            frontier,
-            x="token_pct_of_lc",
-            y="score",
-            color="k",
-            markers=True,
-            hover_data=["threshold", "answerable_pct"],
-            title="Routing on P(unanswerable) ≥ threshold: score vs token % of LC",
-        )
-        figures.append(
-            ("Routing frontier", figure, "", "From the stored logprobs of Self-Route's first step.")
-        )
-    else:
-        figures.append(("Routing frontier", None, "self_route runs with logprobs alongside rag and lc", ""))
-
-    trend = _frame(con, "SELECT * FROM nightly_trend ORDER BY started_at")
-    if not trend.empty:
-        trend["series"] = trend["dataset"] + " · " + trend["method"] + " k=" + trend["k"].astype(str)
-        figure = px.line(
-            trend,
-            x="started_at",
-            y="score",
-            color="series",
-            markers=True,
-            hover_data=["run_id", "cost_usd"],
-            title="Score per run over time",
-        )
-        figures.append(("Nightly trend", figure, "", "All completed runs."))
-    else:
-        figures.append(("Nightly trend", None, "completed runs", ""))
-
-    ingest = _frame(
-        con,
-        "SELECT started_at, collection, documents_seen, documents_changed, pages, pages_ocr, "
-        "quarantined FROM ingest_runs WHERE status <> 'running' ORDER BY started_at DESC LIMIT 20",
-    )
-    if not ingest.empty:
-        # One bar group per run, labelled by its start time (categories, not a time axis); collection on hover.
-        ingest["run"] = ingest["started_at"].dt.strftime("%m-%d %H:%M:%S")
-        long = (
-            ingest.drop(columns=["started_at"])
-            .iloc[::-1]
-            .melt(id_vars=["run", "collection"], var_name="measure", value_name="count")
-        )
-        figure = px.bar(
-            long,
-            x="run",
-            y="count",
-            color="measure",
-            barmode="group",
-            hover_data=["collection"],
-            title="Ingest runs (latest 20): documents, pages, OCR pages, quarantined",
-        )
-        figures.append(("Ingest health", figure, "", ""))
-    else:
-        figures.append(("Ingest health", None, "ingest runs", ""))
+    for chart in CHARTS:
+        run_filter = "WHERE run_id = ?" if run_id and "{where_run}" in chart.sql else ""
+        frame = _frame(con, chart.sql.format(where_run=run_filter), [run_id] if run_filter else [])
+        if frame.empty or not chart.drawable(frame):
+            figures.append((chart.title, None, chart.missing, ""))
+            continue
+        args = chart.args | ({"title": chart.heading(frame)} if chart.heading else {})
+        figure = chart.plot(frame, **args)
+        if chart.plot is px.scatter:
+            figure.update_traces(textposition="top center", marker={"size": 12})
+        figures.append((chart.title, figure, "", chart.note))
     return figures
 
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
-import yaml
 
 from warehouse.db import utc_now
 from warehouse.runs import close_abandoned_runs, owner
 
 
-def load_prices(path: Path) -> dict[str, tuple[float, float]]:
-    """model -> (input $, output $) per 1M tokens."""
-    models = yaml.safe_load(path.read_text()).get("models", {})
-    return {name: (float(p["input"]), float(p["output"])) for name, p in models.items()}
-
-
 def refresh_prices(con: duckdb.DuckDBPyConnection, prices: dict[str, tuple[float, float]]) -> None:
+    """Mirror the price table (model -> $ per 1M input and output tokens) in the `prices` table."""
     con.executemany(
         "INSERT OR REPLACE INTO prices VALUES (?, ?, ?)",
         [[model, usd_in, usd_out] for model, (usd_in, usd_out) in prices.items()],

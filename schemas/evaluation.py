@@ -1,0 +1,63 @@
+"""The one evaluation configuration: `ragroute eval`'s options, a nightly plan entry and the flows' input."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.errors import RagrouteError
+
+if TYPE_CHECKING:
+    from schemas.settings import Settings
+
+Method = Literal["lc", "rag", "rag_reorder", "self_route"]
+Retriever = Literal["dense", "bm25", "hybrid"]
+EVAL_METHODS: tuple[str, ...] = get_args(Method)
+RETRIEVAL_METHODS = frozenset({"rag", "rag_reorder", "self_route"})
+
+
+class InvalidEvalConfig(RagrouteError):
+    """An evaluation's options are invalid; the message names each bad field and what it accepts."""
+
+
+class EvalConfig(BaseModel):
+    """What to evaluate and how. Unset fields take the settings' defaults (`with_defaults`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str  # `mini`, a LongBench/∞Bench task name, or a .jsonl path
+    methods: list[Method] = Field(default_factory=lambda: ["lc", "rag", "self_route"], min_length=1)
+    k: list[Annotated[int, Field(ge=1)]] | None = None  # top-k chunks; several run a k sweep
+    retriever: Retriever | None = None
+    limit: Annotated[int, Field(ge=1)] | None = None  # only the first N examples
+    collection: str | None = None  # for a corpus QA set: the ingested collection
+    model: str | None = None  # the model name sent to the endpoint
+    run_id: str | None = None  # resume this run: answer only what is missing
+    # `previous`: the last completed run of the same data set and model; or a pinned run id.
+    baseline: str = "previous"
+
+    @classmethod
+    def checked(cls, **values: object) -> EvalConfig:
+        """Validate, turning pydantic's report into one readable `InvalidEvalConfig`."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            raise InvalidEvalConfig(describe(error)) from None
+
+    def with_defaults(self, settings: Settings) -> EvalConfig:
+        return self.model_copy(
+            update={
+                "k": self.k or [settings.eval_top_k],
+                "retriever": self.retriever or settings.eval_retriever,
+                "model": self.model or settings.llm_model,
+            }
+        )
+
+
+def describe(error: ValidationError) -> str:
+    """One line per invalid field: where it is and what was wrong."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'evaluation'}: {problem['msg']}"
+        for problem in error.errors()
+    )

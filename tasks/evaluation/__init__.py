@@ -1,0 +1,1 @@
+"""Evaluate: RAG, long context and Self-Route on benchmarks and corpus QA sets, scored and recorded."""

@@ -1,0 +1,220 @@
+"""RAG vs long context vs Self-Route on a benchmark's own contexts, scored like the official code, into DuckDB.
+
+Methods:
+- `lc`: the data set's prompt with the whole context, truncated in the middle to fit the model's window;
+- `rag`: the top-k chunks ordered by score, each with its chunk index;
+- `rag_reorder`: the same chunks in the order of Jin et al. (best first, second best last);
+- `self_route`: the RAG prompt plus the paper's "unanswerable" clause; a declined question goes to `lc`.
+A run is resumable: the same run id answers only what is missing (or failed) before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+from schemas.benchmarks import MAX_NEW_TOKENS, Example, format_options, prompt_template, self_route_template
+from schemas.collection import collection_name, context_collection_config
+from schemas.evaluation import RETRIEVAL_METHODS, EvalConfig
+from schemas.prices import cost_usd, load_prices
+from schemas.settings import Settings
+from tasks.clients.llm import LLM
+from tasks.clients.tokens import Tokenizer, tokenizer_for
+from tasks.clients.vectorstore import connect
+from tasks.evaluation import scoring
+from tasks.evaluation.retrieval import RetrievedChunk, format_chunks, index_context, reorder, retrieve
+from tasks.evaluation.summary import EvalSummary, close_run, code_version
+from tasks.ingestion.embed import embed_texts
+from tasks.routing import self_route
+from warehouse import results
+from warehouse.db import session
+
+PROMPT_MARGIN_TOKENS = 64  # room for the chat template around the prompt
+
+Progress = Callable[[str, int, int], None]
+
+
+class BenchmarkRun:
+    def __init__(
+        self,
+        examples: list[Example],
+        config: EvalConfig,
+        settings: Settings,
+        progress: Progress | None = None,
+    ):
+        self.examples = examples
+        self.config = config = config.with_defaults(settings)
+        self.settings = settings
+        self.model = config.model
+        self.run_id = config.run_id or str(uuid.uuid4())
+        self.progress = progress or (lambda message, done, total: None)
+        self.tokenizer: Tokenizer = tokenizer_for(settings, self.model)
+        self.prices = load_prices(settings.price_table)
+        self.retrieved: dict[tuple[str, int], list[RetrievedChunk]] = {}
+
+    # -- prompts ---------------------------------------------------------------------------------------
+    def _fill(self, template: str, example: Example, context: str) -> str:
+        return template.format(context=context, input=example.input, options=format_options(example.options))
+
+    def _max_new_tokens(self, example: Example) -> int:
+        return MAX_NEW_TOKENS.get(example.dataset, 64)
+
+    def _fit(self, prompt: str, example: Example) -> str:
+        budget = self.settings.llm_context_tokens - self._max_new_tokens(example) - PROMPT_MARGIN_TOKENS
+        return self.tokenizer.truncate_middle(prompt, budget)
+
+    def lc_prompt(self, example: Example) -> str:
+        return self._fit(self._fill(prompt_template(example.dataset), example, example.context), example)
+
+    def rag_prompt(self, example: Example, chunks: list[RetrievedChunk], declinable: bool = False) -> str:
+        template = self_route_template(example.dataset) if declinable else prompt_template(example.dataset)
+        return self._fit(self._fill(template, example, format_chunks(chunks)), example)
+
+    # -- running -----------------------------------------------------------------------------------------
+    def run(self) -> EvalSummary:
+        with self._db() as con:
+            results.refresh_prices(con, self.prices)
+            results.start_run(
+                con,
+                self.run_id,
+                self.config.dataset,
+                self.config.methods,
+                self._config_record(),
+                code_version(),
+                self.model,
+                self.settings.llm_base_url,
+            )
+            done = results.completed_units(con, self.run_id)
+        units = [(example, method, k) for example in self.examples for method in self.config.methods
+                 for k in (self.config.k if method in RETRIEVAL_METHODS else [0])
+                 if (example.id, method, k) not in done]  # fmt: skip
+        try:
+            self._retrieve_all(units)
+            llm = LLM(self.settings, model=self.model, count_tokens=self.tokenizer.count)
+            errors = asyncio.run(self._answer_all(units, llm))
+        except Exception:
+            with self._db() as con:
+                results.finish_run(con, self.run_id, "failed")
+            raise
+        return close_run(
+            self.settings,
+            self.run_id,
+            self.config.dataset,
+            self.model,
+            errors,
+            llm.counter.requests,
+            llm.counter.cached,
+        )
+
+    def _db(self):
+        """A short warehouse session: other processes write between ours."""
+        return session(self.settings.warehouse_path)
+
+    def _config_record(self) -> dict:
+        return {"methods": self.config.methods, "ks": self.config.k, "retriever": self.config.retriever,
+                "limit": self.config.limit, "chunk_words": self.settings.eval_chunk_words,
+                "hybrid_alpha": self.settings.eval_hybrid_alpha, "context_tokens": self.settings.llm_context_tokens,
+                "embedding_model": self.settings.embedding_model}  # fmt: skip
+
+    def _retrieve_all(self, units: list[tuple[Example, str, int]]) -> None:
+        """Index each needed context once and retrieve top-k for every (example, k) still to answer."""
+        needed = sorted({(example.id, k) for example, method, k in units if method in RETRIEVAL_METHODS})
+        if not needed:
+            return
+        by_id = {example.id: example for example in self.examples}
+        name = collection_name(self.settings.eval_collection, self.settings.embedding_model)
+        with connect(self.settings) as client:
+            if not client.collections.exists(name):
+                client.collections.create(**context_collection_config(name))
+            collection = client.collections.use(name)
+            keys: dict[str, str] = {}
+            vectors: dict[str, list[float] | None] = {}  # one question embedding serves every k
+            for done, (example_id, k) in enumerate(needed, start=1):
+                example = by_id[example_id]
+                if example_id not in keys:
+                    keys[example_id], _ = index_context(collection, example.context, self.settings)
+                    vectors[example_id] = (
+                        None
+                        if self.config.retriever == "bm25"
+                        else embed_texts([example.input], self.settings)[0]
+                    )
+                chunks = retrieve(
+                    collection,
+                    keys[example_id],
+                    example.input,
+                    k,
+                    self.config.retriever,
+                    self.settings,
+                    vectors[example_id],
+                )
+                self.retrieved[(example_id, k)] = chunks
+                rows = [
+                    [self.run_id, example_id, k, self.config.retriever, rank, chunk.chunk_id, chunk.chunk_index,
+                     chunk.score, any(sentence in chunk.text for sentence in example.evidence)
+                     if example.evidence else None]
+                    for rank, chunk in enumerate(chunks, start=1)
+                ]  # fmt: skip
+                with self._db() as con:
+                    results.write_retrievals(con, rows)
+                self.progress("retrieving", done, len(needed))
+
+    async def _answer_all(self, units: list[tuple[Example, str, int]], llm: LLM) -> int:
+        errors = 0
+        try:
+            tasks = [
+                asyncio.ensure_future(self._answer(example, method, k, llm)) for example, method, k in units
+            ]
+            for done, future in enumerate(asyncio.as_completed(tasks), start=1):
+                row, score = await future
+                with self._db() as con:
+                    results.write_prediction(con, row, score)
+                errors += row["error"] is not None
+                self.progress(f"{row['method']} {row['example_id']}", done, len(units))
+        finally:
+            await llm.aclose()
+        return errors
+
+    async def _answer(self, example: Example, method: str, k: int, llm: LLM) -> tuple[dict, tuple | None]:
+        max_new = self._max_new_tokens(example)
+        chunks = self.retrieved.get((example.id, k), [])
+
+        def rag():
+            if method == "self_route":
+                prompt = self.rag_prompt(example, chunks, declinable=True)
+                return llm.complete(prompt, max_new, want_logprobs=True)
+            return llm.complete(
+                self.rag_prompt(example, reorder(chunks) if method == "rag_reorder" else chunks), max_new
+            )
+
+        routed = await self_route.answer(method, rag, lambda: llm.complete(self.lc_prompt(example), max_new))
+        return self._row(example, method, k, routed)
+
+    def _row(
+        self, example: Example, method: str, k: int, routed: self_route.Routed
+    ) -> tuple[dict, tuple | None]:
+        error, first = routed.error, routed.first_step
+        row = {
+            "run_id": self.run_id, "example_id": example.id, "dataset": example.dataset, "method": method, "k": k,
+            "retriever": self.config.retriever if method in RETRIEVAL_METHODS else None, "model": self.model,
+            "route": None if error else routed.route, "prediction": None if error else routed.final.text,
+            "step1_prediction": first.text if first else None, "decline_prob": first.decline_prob if first else None,
+            "prompt_tokens": routed.prompt_tokens, "completion_tokens": routed.completion_tokens,
+            "tokens_estimated": any(c.tokens_estimated for c in routed.spent),
+            "cost_usd": None if error
+            else cost_usd(self.prices, self.model, routed.prompt_tokens, routed.completion_tokens),
+            "latency_ms": sum(c.latency_ms for c in routed.spent), "cached": all(c.cached for c in routed.spent),
+            "error": error,
+        }  # fmt: skip
+        if error:
+            return row, None
+        value = scoring.score_record(
+            example.dataset, routed.final.text, example.answers, example.all_classes, example.options
+        )
+        return row, (scoring.TASK_METRICS[example.dataset].__name__, value)
+
+
+def evaluate_benchmark(
+    examples: list[Example], config: EvalConfig, settings: Settings, progress: Progress | None = None
+) -> EvalSummary:
+    return BenchmarkRun(examples, config, settings, progress).run()

@@ -1,0 +1,70 @@
+"""A corpus QA set evaluated over an ingested collection: each method answers through `ragroute ask`'s own
+`Asker` (retrieval from the collection; LC = the documents behind the retrieved chunks) and is scored with token
+F1 against the answers; retrieved documents are checked against the gold document ids where given."""
+
+from __future__ import annotations
+
+import uuid
+
+from schemas.benchmarks import CorpusQuestion
+from schemas.evaluation import EvalConfig
+from schemas.settings import Settings
+from tasks.evaluation import scoring
+from tasks.evaluation.benchmark import Progress
+from tasks.evaluation.summary import EvalSummary, close_run, code_version
+from tasks.routing.ask import ASK_METHODS, CITATION, Asker
+from warehouse import results
+from warehouse.db import session
+
+
+def evaluate_corpus(
+    questions: list[CorpusQuestion], config: EvalConfig, settings: Settings, progress: Progress | None = None
+) -> EvalSummary:
+    config = config.with_defaults(settings)
+    progress = progress or (lambda message, done, total: None)
+    asker = Asker(settings, config.collection)
+    run_id = config.run_id or str(uuid.uuid4())
+    dataset = f"corpus:{config.dataset}"
+    methods = [m for m in config.methods if m in ASK_METHODS]
+    with session(settings.warehouse_path) as con:
+        results.refresh_prices(con, asker.prices)
+        results.start_run(
+            con,
+            run_id,
+            dataset,
+            methods,
+            {"collection": asker.collection_name, "ks": config.k},
+            code_version(),
+            settings.llm_model,
+            settings.llm_base_url,
+        )
+        done = results.completed_units(con, run_id)
+    units = [(q, m, k) for q in questions for m in methods for k in ([0] if m == "lc" else config.k)
+             if (q.id, m, k) not in done]  # fmt: skip
+    errors = requests = cached = 0
+    for number, (question, method, k) in enumerate(units, start=1):
+        answer = asker.ask(question.question, method=method, k=k or settings.eval_top_k, log=False)
+        errors += answer.error is not None
+        requests, cached = requests + answer.llm_requests, cached + answer.cached_calls
+        row = {
+            "run_id": run_id, "example_id": question.id, "dataset": dataset, "method": method, "k": k,
+            "retriever": "hybrid", "model": settings.llm_model, "route": answer.route, "prediction": answer.answer,
+            "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+            "tokens_estimated": False, "cost_usd": answer.cost_usd, "latency_ms": answer.latency_ms,
+            "cached": False, "error": answer.error,
+        }  # fmt: skip
+        score = None
+        if answer.error is None:
+            plain = CITATION.sub("", answer.answer or "")
+            score = (
+                "qa_f1_score",
+                max((scoring.qa_f1_score(plain, gold) for gold in question.answers), default=0.0),
+            )
+        gold = set(question.gold_doc_ids)
+        retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, None,
+                       p["doc_id"] in gold if gold else None] for p in answer.retrieved if k]  # fmt: skip
+        with session(settings.warehouse_path) as con:
+            results.write_prediction(con, row, score)
+            results.write_retrievals(con, retrievals)
+        progress(f"{method} {question.id}", number, len(units))
+    return close_run(settings, run_id, dataset, settings.llm_model, errors, requests, cached)

@@ -1,0 +1,49 @@
+"""The nightly job's fingerprints: a hash of everything a step's result depends on (file contents, data set,
+settings, code version). The nightly flow caches each step on its fingerprint, so unchanged work is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from schemas.collection import collection_name
+from schemas.evaluation import EvalConfig
+from schemas.settings import Settings
+from tasks.evaluation.datasets import load_and_quarantine
+from tasks.evaluation.summary import code_version
+from tasks.ingestion.chunk import config_signature
+from tasks.ingestion.sources import scan
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def source_fingerprint(root: Path, settings: Settings, collection: str | None) -> str:
+    """Changes when a file under `root` is added, edited or removed, or the ingest configuration changes."""
+    files, problems = scan(root)
+    return _digest(
+        sorted((str(f.path), f.sha256) for f in files),
+        sorted(p.path for p in problems),
+        config_signature(settings),
+        collection_name(collection or settings.collection, settings.embedding_model),
+    )
+
+
+def dataset_fingerprint(evaluation: EvalConfig, settings: Settings) -> str:
+    """Changes with the data, the evaluation's configuration, the model and endpoint, and the code."""
+    loaded = load_and_quarantine(evaluation.dataset, settings, evaluation.limit)
+    records = [item.model_dump(mode="json") for item in loaded.examples + loaded.questions]
+    return _digest(
+        records,
+        evaluation.with_defaults(settings).model_dump(exclude={"baseline"}),
+        settings.llm_model,
+        settings.llm_base_url,
+        settings.llm_context_tokens,
+        settings.eval_chunk_words,
+        settings.eval_hybrid_alpha,
+        settings.embedding_model,
+        code_version(),
+    )

@@ -1,0 +1,101 @@
+"""Compare an evaluation run with a baseline run: a score drop or a cost rise beyond the thresholds fails.
+
+The baseline is the previous completed run of the same data set and model, or a pinned run id. Every
+comparison is stored in `regression_checks`, passed or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from schemas.errors import RagrouteError
+from warehouse import regressions
+from warehouse.db import utc_now
+
+
+class RegressionDetected(RagrouteError):
+    """At least one method got worse than the thresholds allow; the message lists them."""
+
+
+@dataclass
+class Comparison:
+    method: str
+    k: int
+    score: float
+    baseline_score: float
+    cost_usd: float | None
+    baseline_cost_usd: float | None
+    passed: bool
+    reason: str | None
+
+    @property
+    def score_delta(self) -> float:
+        return round(self.score - self.baseline_score, 2)
+
+    @property
+    def cost_change_pct(self) -> float | None:
+        if not self.baseline_cost_usd or self.cost_usd is None:
+            return None
+        return round(100 * (self.cost_usd - self.baseline_cost_usd) / self.baseline_cost_usd, 2)
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    baseline_run_id: str,
+    max_score_drop: float,
+    max_cost_rise_pct: float,
+) -> list[Comparison]:
+    """One comparison per method and k present in both runs (scores in points of 100)."""
+    comparisons = []
+    for method, k, score, base_score, cost, base_cost in regressions.paired_methods(
+        con, run_id, baseline_run_id
+    ):
+        comparison = Comparison(method, k, score, base_score, cost, base_cost, passed=True, reason=None)
+        problems = []
+        if comparison.score_delta < -max_score_drop:
+            problems.append(
+                f"score fell {-comparison.score_delta:.2f} points ({base_score:.2f} → {score:.2f}), "
+                f"more than {max_score_drop:.2f}"
+            )
+        rise = comparison.cost_change_pct
+        if rise is not None and rise > max_cost_rise_pct:
+            problems.append(
+                f"cost rose {rise:.1f}% (${base_cost:.4f} → ${cost:.4f}), more than {max_cost_rise_pct:.1f}%"
+            )
+        if problems:
+            comparison.passed, comparison.reason = False, "; ".join(problems)
+        comparisons.append(comparison)
+    return comparisons
+
+
+def record(
+    con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id: str, comparisons: list[Comparison]
+) -> None:
+    rows = [[run_id, baseline_run_id, c.method, c.k, c.score, c.baseline_score, c.score_delta, c.cost_usd,
+             c.baseline_cost_usd, c.cost_change_pct, c.passed, c.reason] for c in comparisons]  # fmt: skip
+    if rows:
+        regressions.record_checks(con, rows, utc_now())
+
+
+def check_regression(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    baseline_run_id: str | None = None,
+    max_score_drop: float = 2.0,
+    max_cost_rise_pct: float = 20.0,
+) -> list[Comparison]:
+    """Compare, store, and raise `RegressionDetected` when any method is beyond the thresholds.
+    Without a baseline (the first run) there is nothing to compare: returns []."""
+    baseline = baseline_run_id or regressions.baseline_of(con, run_id)
+    if baseline is None:
+        return []
+    comparisons = compare(con, run_id, baseline, max_score_drop, max_cost_rise_pct)
+    record(con, run_id, baseline, comparisons)
+    failed = [c for c in comparisons if not c.passed]
+    if failed:
+        lines = "\n".join(f"- {c.method} k={c.k}: {c.reason}" for c in failed)
+        raise RegressionDetected(f"run {run_id} regressed against baseline {baseline}:\n{lines}")
+    return comparisons

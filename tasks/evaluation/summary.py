@@ -1,0 +1,99 @@
+"""An evaluation run's summary: closing the run in the warehouse, the code version it ran, and its markdown
+and per-method table (printed by the CLI, published as Prefect artifacts)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from schemas.settings import PROJECT_ROOT, Settings
+from warehouse import results
+from warehouse.db import session
+
+
+@dataclass
+class EvalSummary:
+    run_id: str
+    dataset: str
+    model: str
+    status: str
+    llm_calls: int
+    cached_calls: int
+    errors: int
+    methods: list[dict]
+    skipped_records: int = 0  # malformed data set lines, quarantined
+
+
+def code_version() -> str:
+    """The package version plus the git commit, when the code runs from a checkout."""
+    release = version("ragroute")
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except OSError:
+        sha = ""
+    return f"{release}+{sha}" if sha else release
+
+
+def close_run(
+    settings: Settings, run_id: str, dataset: str, model: str, errors: int, llm_calls: int, cached_calls: int
+) -> EvalSummary:
+    """Close the run in the warehouse and summarise it per method (from the `method_summary` view)."""
+    status = "completed_with_errors" if errors else "completed"
+    with session(settings.warehouse_path) as con:
+        results.finish_run(con, run_id, status)
+        methods = results.method_summary(con, run_id)
+    return EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)
+
+
+def artifact_key(prefix: str, name: str) -> str:
+    """A Prefect artifact key (lowercase letters, digits and dashes) for a data set or folder name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", Path(name).stem.lower()).strip("-")
+    return f"{prefix}-{slug or 'unnamed'}"[:100]
+
+
+def method_table(summary: EvalSummary) -> list[dict]:
+    """One row per method and k: score, tokens, dollars and token % of LC."""
+    return [
+        {
+            "method": row["method"],
+            "k": row["k"],
+            "n": row["n"],
+            "score": round(row["score"], 2),
+            "prompt_tokens": row["prompt_tokens"],
+            "completion_tokens": row["completion_tokens"],
+            "cost_usd": round(row["cost_usd"] or 0.0, 6),
+            "token_pct_of_lc": None if row["token_pct_of_lc"] is None else round(row["token_pct_of_lc"], 1),
+        }
+        for row in summary.methods
+    ]
+
+
+def summary_markdown(summary: EvalSummary, report: Path | None = None) -> str:
+    """A short markdown account of one evaluation run."""
+    lines = [
+        f"# {summary.dataset}: {summary.status}",
+        "",
+        f"Run `{summary.run_id}` with `{summary.model}`: {summary.llm_calls} LLM requests, "
+        f"{summary.cached_calls} answers from the cache, {summary.errors} errors.",
+        "",
+        "| method | k | n | score | prompt tokens | completion tokens | $ | token % of LC |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in method_table(summary):
+        pct = "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}"
+        lines.append(
+            f"| {row['method']} | {row['k']} | {row['n']} | {row['score']:.2f} | {row['prompt_tokens']} | "
+            f"{row['completion_tokens']} | {row['cost_usd']:.4f} | {pct} |"
+        )
+    if report is not None:
+        lines += ["", f"Dashboard: `{report}`"]
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""Change planning: what a scan means for a collection's manifest (changed, deleted, duplicate files)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.documents import QuarantineRecord
+from tasks.ingestion.sources import ScannedFile
+from warehouse import manifest
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def find_duplicates(files: list[ScannedFile], known: dict[str, manifest.KnownDocument]) -> dict[Path, Path]:
+    """Files with the same content as another scanned file: path -> the path that keeps the content (the one
+    the manifest already indexes with it, else the first scanned). Empty files are left to extraction."""
+    by_content: dict[str, list[Path]] = {}
+    for f in files:
+        if f.sha256 != EMPTY_SHA256:
+            by_content.setdefault(f.sha256, []).append(f.path)
+    duplicates = {}
+    for sha256, paths in by_content.items():
+        indexed = [
+            path for path in paths
+            if (doc := known.get(str(path))) and doc.status == "indexed" and doc.content_sha256 == sha256
+        ]  # fmt: skip
+        kept = (indexed or paths)[0]
+        duplicates |= {path: kept for path in paths if path != kept}
+    return duplicates
+
+
+def is_unchanged(known: manifest.KnownDocument | None, sha256: str, signature: str) -> bool:
+    """The manifest already holds this file version under this configuration (indexed, quarantined or a
+    duplicate)."""
+    return (
+        known is not None
+        and known.content_sha256 == sha256
+        and known.config_signature == signature
+        and known.status in ("indexed", "quarantined", "duplicate")
+    )
+
+
+@dataclass
+class ChangePlan:
+    """What a scan means for a collection: files to read, documents to delete, copies of other files."""
+
+    changed: list[ScannedFile]
+    deleted: list[manifest.KnownDocument]
+    duplicates: dict[Path, Path]  # a file -> the file with the same content that is kept
+    note: str | None = None  # why deletions were withheld, if they were
+
+
+def plan_changes(
+    files: list[ScannedFile],
+    problems: list[QuarantineRecord],
+    known: dict[str, manifest.KnownDocument],
+    signature: str,
+    guard_ratio: float | None,
+) -> ChangePlan:
+    """Compare a scan with the manifest. With `guard_ratio`, a scan that saw fewer than that share of the known
+    files deletes nothing (a half-mounted share must not empty the collection)."""
+    duplicates = find_duplicates(files, known)
+
+    def unchanged(f: ScannedFile) -> bool:
+        doc = known.get(str(f.path))
+        if doc is not None and doc.status == "duplicate" and f.path not in duplicates:
+            return False  # the file it duplicated is gone or changed: read it now
+        return is_unchanged(doc, f.sha256, signature)
+
+    changed = [f for f in files if not unchanged(f)]
+    present = {str(f.path) for f in files} | {p.path for p in problems}
+    deleted = [doc for path, doc in known.items() if path not in present]
+    note = None
+    if deleted and guard_ratio is not None and len(files) < guard_ratio * len(known):
+        note = (
+            f"scan saw {len(files)} of {len(known)} known files: deletions of {len(deleted)} document(s) skipped "
+            f"(partial-scan guard, RAGROUTE_DELETE_GUARD_MIN_SEEN_RATIO={guard_ratio})"
+        )
+        deleted = []
+    return ChangePlan(changed, deleted, duplicates, note)
+
+
+def document_hash(content_sha256: str, signature: str) -> str:
+    """Identifies one version of a document under one configuration (stored on every chunk)."""
+    return hashlib.sha256(f"{content_sha256}|{signature}".encode()).hexdigest()[:32]

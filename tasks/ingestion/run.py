@@ -1,0 +1,274 @@
+"""One ingest run: scan → plan → extract → chunk → validate → embed → index, recorded in the manifest.
+
+Only new and changed files are processed; unchanged ones cost a hash. Each document's chunks are written to
+Weaviate under deterministic ids before the manifest records the document, so an interrupted run converges
+when rerun. Chunks of an older version of a document are deleted after the new ones are in. Before any of a
+document's objects change, its manifest row is marked 'pending' (a new document gets one), so a rerun redoes
+or removes it even when its file was reverted or deleted after the crash.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from weaviate.classes.query import Filter
+
+from schemas.collection import collection_name
+from schemas.documents import Chunk, IngestSummary, QuarantineRecord
+from schemas.settings import Settings
+from tasks.clients.vectorstore import connect, delete_where, ensure_chunk_collection, write_objects
+from tasks.ingestion.chunk import chunk_document, config_signature
+from tasks.ingestion.embed import embed_texts
+from tasks.ingestion.extract import Outcome, doc_id_for
+from tasks.ingestion.index import chunk_object, weaviate_unreachable
+from tasks.ingestion.plan import document_hash, plan_changes
+from tasks.ingestion.sources import (
+    OutsideSourceRoots,
+    ScannedFile,
+    ensure_within_source_roots,
+    scan,
+    scan_paths,
+    selected,
+)
+from tasks.ingestion.validate import validate_chunks
+from tasks.ingestion.workers import extract_all
+from warehouse import manifest
+from warehouse.db import session
+
+Progress = Callable[[str, int, int], None]  # (message, done, total)
+
+
+class Ingestion:
+    """One ingest run of one source folder into one collection."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        collection: str | None = None,
+        progress: Progress | None = None,
+        paths: list[Path] | None = None,
+        rebuild_into: str | None = None,
+    ):
+        """`paths`: only these files (or folders) under `root` are looked at (an event-driven reindex).
+        `rebuild_into`: write every file into this fresh collection and keep the manifest records in
+        `self.rebuilt` instead of the warehouse, for a full rebuild that swaps them in at the end."""
+        self.root = ensure_within_source_roots(root, settings)
+        self.settings = settings
+        self.collection_name = collection_name(collection or settings.collection, settings.embedding_model)
+        self.signature = config_signature(settings)
+        self.progress = progress or (lambda message, done, total: None)
+        self.summary = IngestSummary(run_id=str(uuid.uuid4()), status="running")
+        self.only = None if paths is None else [self._under_root(path) for path in paths]
+        self.rebuild_into = rebuild_into
+        self.rebuilt: list[tuple[manifest.DocumentVersion, list[Chunk]]] = []
+        self.duplicates: dict[Path, Path] = {}  # a file -> the file with the same content that is kept
+
+    def _under_root(self, path: Path) -> Path:
+        resolved = (self.root / path).resolve() if not path.is_absolute() else path.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise OutsideSourceRoots(f"{path} is not under the source folder {self.root}")
+        return resolved
+
+    def run(self) -> IngestSummary:
+        started = time.perf_counter()
+        with self._db() as con:
+            manifest.start_run(con, self.summary.run_id, str(self.root), self.collection_name, self.signature)
+        try:
+            self._run()
+            self.summary.status = "completed_with_failures" if self.summary.documents_failed else "completed"
+        except Exception as error:
+            unreachable = weaviate_unreachable(error, self.settings)
+            failure = unreachable or error
+            self.summary.status = "failed"
+            self.summary.notes.append(f"run failed: {type(failure).__name__}: {failure}")
+            if unreachable:
+                raise unreachable from error
+            raise
+        finally:
+            self.summary.seconds = round(time.perf_counter() - started, 3)
+            with self._db() as con:
+                manifest.finish_run(con, self.summary)
+        return self.summary
+
+    def _db(self):
+        """A short warehouse session: other processes write between ours."""
+        return session(self.settings.warehouse_path)
+
+    def _run(self) -> None:
+        files, scan_problems = scan(self.root) if self.only is None else scan_paths(self.root, self.only)
+        self.summary.documents_seen = len(files) + len(scan_problems)
+        with self._db() as con:
+            known = manifest.known_documents(con, str(self.root), self.collection_name)
+            reported = manifest.reported_scan_problems(con, str(self.root), self.collection_name)
+        new_problems = [p for p in scan_problems if (p.path, p.reason) not in reported]
+        self._quarantine(new_problems)
+        self.summary.documents_failed += len(new_problems)
+        if self.rebuild_into:
+            known = {}  # a rebuild writes every file into an empty collection
+        elif self.only is not None:
+            known = {path: doc for path, doc in known.items() if selected(Path(path), self.only)}
+        # A targeted run deletes exactly the files it was told about; a folder scan is guarded.
+        guard = self.settings.delete_guard_min_seen_ratio if self.only is None else None
+        plan = plan_changes(files, scan_problems, known, self.signature, guard)
+        self.duplicates, changed, deleted = plan.duplicates, plan.changed, plan.deleted
+        if plan.note:
+            self.summary.notes.append(plan.note)
+        self.summary.documents_changed = len(changed)
+        self.progress("scanned", 0, len(changed))
+        if not changed and not deleted:
+            return
+        with connect(self.settings) as client:
+            self.weaviate = (
+                client.collections.use(self.rebuild_into)
+                if self.rebuild_into
+                else ensure_chunk_collection(client, self.collection_name)
+            )
+            batch: list[Outcome] = []
+            for done, outcome in enumerate(self._extract_new(changed), start=1):
+                batch.append(outcome)
+                self.progress(outcome.path.name, done, len(changed))
+                if len(batch) >= self.settings.ingest_batch_documents:
+                    self._index_batch(batch)
+                    batch = []
+            self._index_batch(batch)
+            self._remove_deleted(deleted)
+
+    def _extract_new(self, changed: list[ScannedFile]) -> Iterator[Outcome]:
+        """Duplicates become quarantine outcomes without being read again; the other files are extracted."""
+        for item in changed:
+            if item.path in self.duplicates:
+                reason = f"duplicate of another file: {self.duplicates[item.path]}"
+                problem = QuarantineRecord(path=str(item.path), stage="scan", reason=reason)
+                yield Outcome(item.path, item.sha256, problem=problem)
+        yield from extract_all([f for f in changed if f.path not in self.duplicates], self.settings)
+
+    def _index_batch(self, outcomes: list[Outcome]) -> None:
+        """Chunk, validate and embed a batch of extracted files, write them in one Weaviate batch, record each."""
+        chunks_by_path: dict[Path, list[Chunk]] = {}
+        for outcome in outcomes:
+            if outcome.document:
+                self.summary.pages += outcome.document.pages
+                self.summary.pages_ocr += outcome.document.pages_ocr
+                doc_hash = document_hash(outcome.sha256, self.signature)
+                chunks_by_path[outcome.path] = chunk_document(outcome.document, self.settings, doc_hash)
+        report = validate_chunks([c for chunks in chunks_by_path.values() for c in chunks], self.settings)
+        with self._db() as con:
+            manifest.add_validation_results(con, self.summary.run_id, report.outcomes)
+        self._quarantine(report.quarantined)
+        failed_checks = {r.path: r.reason.split(": ", 1)[-1] for r in report.quarantined}  # path -> checks
+        vectors = embed_texts([c.text for c in report.passed], self.settings)
+        self._mark_pending([self._version(outcome, "pending") for outcome in outcomes])
+        failed = write_objects(self.weaviate, map(chunk_object, report.passed, vectors))
+        failed_by_id = {f.uuid: f for f in failed}
+        passed_ids = {c.chunk_id for c in report.passed}
+        for outcome in outcomes:
+            if outcome.document is None:
+                status = "duplicate" if outcome.path in self.duplicates else "quarantined"
+                self._fail(outcome, [outcome.problem], status)
+                continue
+            chunks = [c for c in chunks_by_path[outcome.path] if c.chunk_id in passed_ids]
+            rejected = [failed_by_id[c.chunk_id] for c in chunks if c.chunk_id in failed_by_id]
+            if not chunks:
+                self._fail(
+                    outcome,
+                    [
+                        QuarantineRecord(
+                            path=str(outcome.path),
+                            stage="validate",
+                            reason="no chunk passed validation: "
+                            + failed_checks.get(str(outcome.path), "no chunks"),
+                        )
+                    ],
+                )
+            elif rejected:
+                records = [
+                    QuarantineRecord(
+                        path=str(outcome.path),
+                        chunk_id=f.uuid,
+                        stage="index",
+                        reason="Weaviate rejected the chunk",
+                        detail=f.message,
+                    )
+                    for f in rejected
+                ]
+                self._fail(outcome, records, status="error")
+            else:
+                self.summary.chunks_written += len(chunks)
+                self._store(outcome, status="indexed", chunks=chunks)
+
+    def _fail(self, outcome: Outcome, records: list[QuarantineRecord], status: str = "quarantined") -> None:
+        """Record a file that was not indexed. A bad file's older chunks go; after a failed write ('error'),
+        the older version stays searchable and the file is retried on the next run."""
+        self._quarantine(records)
+        self.summary.documents_failed += 1
+        self._store(outcome, status=status, chunks=[], replace_index=status != "error")
+
+    def _store(self, outcome: Outcome, status: str, chunks: list[Chunk], replace_index: bool = True) -> None:
+        """Drop the document's chunks of other versions from Weaviate, then record this version."""
+        doc_id = doc_id_for(outcome.path)
+        if replace_index and not self.rebuild_into:
+            doc_hash = document_hash(outcome.sha256, self.signature)
+            stale = Filter.by_property("doc_id").equal(doc_id)
+            if chunks:
+                stale = stale & Filter.by_property("doc_hash").not_equal(doc_hash)
+            self.summary.chunks_deleted += delete_where(self.weaviate, stale)
+        version = self._version(outcome, status)
+        if self.rebuild_into:
+            self.rebuilt.append((version, chunks))
+            return
+        with self._db() as con:
+            manifest.record_document(con, self.summary.run_id, version, chunks)
+
+    def _version(self, outcome: Outcome, status: str) -> manifest.DocumentVersion:
+        document = outcome.document
+        return manifest.DocumentVersion(
+            path=str(outcome.path), doc_id=doc_id_for(outcome.path), source_root=str(self.root),
+            collection=self.collection_name, content_sha256=outcome.sha256, config_signature=self.signature,
+            status=status, kind=document.kind if document else None,
+            pages=document.pages if document else None, pages_ocr=document.pages_ocr if document else None,
+        )  # fmt: skip
+
+    def _mark_pending(self, versions: list[manifest.DocumentVersion]) -> None:
+        """Flag documents before their Weaviate objects change, so a crash before they are recorded is redone
+        by the next run (see `manifest.mark_pending`). A rebuild writes into a collection nobody reads yet."""
+        if not self.rebuild_into:
+            with self._db() as con:
+                manifest.mark_pending(con, self.summary.run_id, versions)
+
+    def _remove_deleted(self, deleted: list[manifest.KnownDocument]) -> None:
+        if not deleted:
+            return
+        self._mark_pending([
+            manifest.DocumentVersion(d.path, d.doc_id, str(self.root), self.collection_name,
+                                     d.content_sha256, d.config_signature, "pending", None, None, None)
+            for d in deleted
+        ])  # fmt: skip
+        for document in deleted:
+            self.summary.chunks_deleted += delete_where(
+                self.weaviate, Filter.by_property("doc_id").equal(document.doc_id)
+            )
+            with self._db() as con:
+                manifest.forget_document(con, document.path, self.collection_name)
+            self.summary.documents_deleted += 1
+
+    def _quarantine(self, records: list[QuarantineRecord]) -> None:
+        if not records:
+            return
+        with self._db() as con:
+            manifest.add_quarantine(con, self.summary.run_id, records)
+        self.summary.quarantined += len(records)
+
+
+def ingest(
+    root: Path,
+    settings: Settings,
+    collection: str | None = None,
+    progress: Progress | None = None,
+    paths: list[Path] | None = None,
+) -> IngestSummary:
+    """Bring the collection up to date with the files under `root` (or only with `paths` under it)."""
+    return Ingestion(root, settings, collection, progress, paths=paths).run()

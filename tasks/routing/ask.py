@@ -1,0 +1,276 @@
+"""Answer a question over an ingested collection with Self-Route (or RAG, or LC), with checked citations.
+
+RAG: the top-k chunks, numbered [1]..[k], and the model is asked to cite the numbers it used. Self-Route: the
+same prompt may answer "unanswerable"; then the question goes to long context — the full text of the
+documents behind the retrieved chunks (every chunk, numbered, in document order), truncated in the middle to
+fit the model. Citations are parsed, checked against the numbers that were in the prompt (an invented one is
+dropped and flagged) and mapped back to document, page and chunk, with the sentences used as evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+from weaviate.classes.query import Filter, MetadataQuery
+
+from schemas.api import Citation
+from schemas.collection import collection_name
+from schemas.errors import RagrouteError
+from schemas.prices import cost_usd, load_prices
+from schemas.settings import Settings
+from tasks.clients.llm import LLM
+from tasks.clients.tokens import tokenizer_for
+from tasks.clients.vectorstore import connect, live_collection
+from tasks.ingestion.chunk import page_at
+from tasks.ingestion.embed import embed_texts
+from tasks.routing import self_route
+from warehouse.asks import record_ask
+from warehouse.db import session
+from warehouse.results import refresh_prices
+
+ASK_METHODS = ("self_route", "rag", "lc")
+# Array properties are only returned when asked for by name.
+PASSAGE_PROPERTIES = ["text", "doc_id", "source_path", "page", "page_spans", "chunk_index"]
+ASK_MAX_NEW_TOKENS = 128
+CITATION = re.compile(r"\[(\d{1,3})\]")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+WORD = re.compile(r"[a-z0-9]+")
+
+INSTRUCTION = (
+    "Answer the question using only the numbered passages below. Be concise. After the answer, cite the "
+    "numbers of the passages you used in square brackets, for example [1] or [2][4]."
+)
+DECLINE = "If the question cannot be answered based on the passages, write “unanswerable”."
+
+
+@dataclass
+class Passage:
+    number: int
+    chunk_id: str
+    doc_id: str
+    source_path: str
+    page: int
+    chunk_index: int
+    text: str
+    page_spans: list[int] = field(default_factory=list)
+
+    def page_of(self, sentence: str) -> int:
+        """The page a sentence of this passage is on (a passage may span a page break)."""
+        at = self.text.find(sentence)
+        return (
+            page_at(self.page_spans, len(self.text[:at].split()))
+            if at >= 0 and self.page_spans
+            else self.page
+        )
+
+
+@dataclass
+class AskResult:
+    question: str
+    collection: str
+    method: str
+    route: str | None
+    answer: str | None
+    citations: list[Citation] = field(default_factory=list)
+    invented_citations: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    error: str | None = None
+    ask_id: str | None = None
+    # The retrieved passages, best first: number, chunk_id, doc_id, source_path, page.
+    retrieved: list[dict] = field(default_factory=list)
+    llm_requests: int = 0  # HTTP requests sent (retries included); cached answers send none
+    cached_calls: int = 0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["citations"] = [citation.model_dump() for citation in self.citations]
+        return data
+
+
+class AskError(RagrouteError):
+    """The request cannot be served (unknown method, empty question, missing collection)."""
+
+
+def _passage(obj, number: int) -> Passage:
+    props = obj.properties
+    return Passage(
+        number=number,
+        chunk_id=str(obj.uuid),
+        doc_id=props["doc_id"],
+        source_path=props["source_path"],
+        page=props.get("page") or 1,
+        chunk_index=props["chunk_index"],
+        text=props["text"],
+        page_spans=list(props.get("page_spans") or []),
+    )
+
+
+def retrieve_passages(collection, question: str, k: int, settings: Settings) -> list[Passage]:
+    vector = embed_texts([question], settings)[0]
+    result = collection.query.hybrid(
+        query=question,
+        vector=vector,
+        alpha=settings.eval_hybrid_alpha,
+        limit=k,
+        return_metadata=MetadataQuery(score=True),
+        return_properties=PASSAGE_PROPERTIES,
+    )
+    return [_passage(obj, number) for number, obj in enumerate(result.objects, start=1)]
+
+
+def document_passages(collection, doc_ids: list[str], settings: Settings) -> list[Passage]:
+    """Every chunk of the given documents, in document order, numbered from 1."""
+    result = collection.query.fetch_objects(
+        filters=Filter.by_property("doc_id").contains_any(doc_ids),
+        limit=settings.weaviate_query_maximum_results,
+        return_properties=PASSAGE_PROPERTIES,
+    )
+    order = {doc_id: position for position, doc_id in enumerate(doc_ids)}
+    objects = sorted(
+        result.objects, key=lambda o: (order[o.properties["doc_id"]], o.properties["chunk_index"])
+    )
+    return [_passage(obj, number) for number, obj in enumerate(objects, start=1)]
+
+
+def build_prompt(question: str, passages: list[Passage], declinable: bool) -> str:
+    numbered = "\n\n".join(
+        f"[{p.number}] (from {p.source_path.rsplit('/', 1)[-1]}, page {p.page}) {p.text}" for p in passages
+    )
+    instruction = f"{INSTRUCTION} {DECLINE}" if declinable else INSTRUCTION
+    return f"{instruction}\n\n{numbered}\n\nQuestion: {question}\nAnswer:"
+
+
+def _words(text: str) -> set[str]:
+    return set(WORD.findall(text.lower()))
+
+
+def evidence_sentences(passage_text: str, answer: str, question: str, limit: int = 2) -> list[str]:
+    """The passage's sentences that share the most words with the answer (then the question)."""
+    sentences = [s.strip() for s in SENTENCE_END.split(passage_text) if s.strip()]
+    answer_words, question_words = _words(answer), _words(question)
+    ranked = sorted(
+        sentences,
+        key=lambda s: (len(_words(s) & answer_words), len(_words(s) & question_words)),
+        reverse=True,
+    )
+    return ranked[:limit]
+
+
+def _citation(passage: Passage, answer: str, question: str, inferred: bool = False) -> Citation:
+    evidence = evidence_sentences(passage.text, answer, question)
+    return Citation(
+        number=passage.number,
+        chunk_id=passage.chunk_id,
+        source_path=passage.source_path,
+        page=passage.page_of(evidence[0]) if evidence else passage.page,
+        chunk_index=passage.chunk_index,
+        evidence=evidence,
+        inferred=inferred,
+    )
+
+
+def attribute(answer: str, passages: list[Passage], question: str, min_overlap: int = 3) -> list[Citation]:
+    """When the model cites nothing: the passage sharing the most (longer) words with the answer, if any."""
+    answer_words = {w for w in _words(answer) if len(w) > 3}
+    scored = [(len(answer_words & _words(p.text)), p) for p in passages]
+    overlap, best = max(scored, key=lambda item: item[0], default=(0, None))
+    return [_citation(best, answer, question, inferred=True)] if best and overlap >= min_overlap else []
+
+
+def parse_citations(answer: str, passages: list[Passage], question: str) -> tuple[list[Citation], list[int]]:
+    """Citations that point at passages in the prompt, and the numbers that did not (invented, dropped).
+    Without any valid citation the answer is attributed to its best-matching passage (marked inferred)."""
+    by_number = {p.number: p for p in passages}
+    cited = list(dict.fromkeys(int(n) for n in CITATION.findall(answer)))
+    plain_answer = CITATION.sub("", answer)
+    citations = [_citation(by_number[n], plain_answer, question) for n in cited if n in by_number]
+    invented = [n for n in cited if n not in by_number]
+    return citations or attribute(plain_answer, passages, question), invented
+
+
+class Asker:
+    """Answers questions over one collection; keeps the Weaviate client and the LLM for many questions."""
+
+    def __init__(self, settings: Settings, collection: str | None = None):
+        self.settings = settings
+        self.collection_name = collection_name(collection or settings.collection, settings.embedding_model)
+        self.tokenizer = tokenizer_for(settings, settings.llm_model)
+        self.prices = load_prices(settings.price_table)
+
+    def ask(self, question: str, method: str = "self_route", k: int = 5, log: bool = True) -> AskResult:
+        """Answer one question; `log` records it in the `asks` table (evaluations of QA sets do not)."""
+        question = question.strip()
+        if not question:
+            raise AskError("the question is empty")
+        if method not in ASK_METHODS:
+            raise AskError(f"unknown method {method!r}: use {', '.join(ASK_METHODS)}")
+        if not 1 <= k <= 50:
+            raise AskError("k must be between 1 and 50")
+        started = time.perf_counter()
+        result = AskResult(
+            question=question, collection=self.collection_name, method=method, route=None, answer=None
+        )
+        try:
+            with connect(self.settings) as client:
+                if live_collection(client, self.collection_name) is None:
+                    raise AskError(
+                        f"collection {self.collection_name} does not exist: run `ragroute ingest` first"
+                    )
+                collection = client.collections.use(self.collection_name)
+                asyncio.run(self._answer(collection, question, method, k, result))
+        except AskError:
+            raise
+        except Exception as error:  # recorded with the ask, reported to the caller
+            result.error = f"{type(error).__name__}: {error}"[:500]
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        if not log:
+            return result
+        with session(self.settings.warehouse_path) as con:
+            refresh_prices(con, self.prices)
+            result.ask_id = record_ask(con, result, self.settings.llm_model)
+        return result
+
+    async def _answer(self, collection, question: str, method: str, k: int, result: AskResult) -> None:
+        llm = LLM(self.settings, count_tokens=self.tokenizer.count)
+        shown: list[Passage] = []  # the passages in the prompt that gave the final answer
+
+        async def ask(passages: list[Passage], declinable: bool):
+            prompt, shown[:] = self._fit(build_prompt(question, passages, declinable), passages)
+            return await llm.complete(prompt, ASK_MAX_NEW_TOKENS)
+
+        async def lc():  # the whole documents behind the retrieved chunks
+            doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
+            documents = document_passages(collection, doc_ids, self.settings) if doc_ids else []
+            return await ask(documents, declinable=False)
+
+        try:
+            passages = retrieve_passages(collection, question, k, self.settings)
+            result.retrieved = [
+                {"number": p.number, "chunk_id": p.chunk_id, "doc_id": p.doc_id, "source_path": p.source_path,
+                 "page": p.page}
+                for p in passages
+            ]  # fmt: skip
+            routed = await self_route.answer(method, lambda: ask(passages, method == "self_route"), lc)
+        finally:
+            result.llm_requests, result.cached_calls = llm.counter.requests, llm.counter.cached
+            await llm.aclose()
+        result.prompt_tokens, result.completion_tokens = routed.prompt_tokens, routed.completion_tokens
+        result.cost_usd = cost_usd(
+            self.prices, self.settings.llm_model, result.prompt_tokens, result.completion_tokens
+        )
+        result.error = routed.error
+        if result.error is None:
+            result.route, result.answer = routed.route, routed.final.text.strip()
+            result.citations, result.invented_citations = parse_citations(routed.final.text, shown, question)
+
+    def _fit(self, prompt: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
+        """The prompt truncated in the middle to fit the model, and the passages still in it."""
+        budget = self.settings.llm_context_tokens - ASK_MAX_NEW_TOKENS - 64
+        fitted = self.tokenizer.truncate_middle(prompt, budget)
+        return fitted, [p for p in passages if f"[{p.number}] (from " in fitted]

@@ -1,0 +1,183 @@
+"""Orchestration against real parts: targeted reindex, change detection, alias swaps, the nightly flow's cache and
+regression check under a temporary Prefect server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from schemas.collection import collection_name
+from tasks.clients.vectorstore import connect, live_collection
+from tasks.ingestion.events import detect_changes
+from tasks.ingestion.rebuild import rebuild
+from tasks.ingestion.run import ingest
+from tasks.ingestion.sources import OutsideSourceRoots, SourceUnavailable
+from tests.support.readers import collection_objects, warehouse_rows
+
+TEXT = "The harbour office keeps a ledger of every vessel that enters the bay at night. "
+
+
+def _write(folder, name: str, topic: str, repeat: int = 40) -> None:
+    (folder / name).write_text(f"The code word for {topic} is {topic.upper()}-9. " + TEXT * repeat)
+
+
+def test_targeted_reindex_touches_only_the_named_files(running_services, tmp_path):
+    settings = running_services
+    root = tmp_path / "docs"
+    root.mkdir()
+    for topic in ("anchor", "buoy", "cargo"):
+        _write(root, f"{topic}.txt", topic)
+    first = ingest(root, settings, collection="Targeted")
+    assert first.documents_changed == 3
+    before = collection_objects(settings, "Targeted")
+
+    _write(root, "anchor.txt", "anchor", repeat=80)  # changed
+    _write(root, "dock.txt", "dock")  # created, but not named below
+    (root / "buoy.txt").unlink()  # deleted
+    summary = ingest(root, settings, collection="Targeted", paths=[root / "anchor.txt", root / "buoy.txt"])
+    assert (summary.documents_seen, summary.documents_changed, summary.documents_deleted) == (1, 1, 1)
+    after = collection_objects(settings, "Targeted")
+    names = {p["source_path"].rsplit("/", 1)[-1] for p in after.values()}
+    assert names == {"anchor.txt", "cargo.txt"}  # dock.txt waits for its own event
+    cargo = {u for u, p in before.items() if p["source_path"].endswith("cargo.txt")}
+    assert cargo <= set(after)
+
+    with pytest.raises(OutsideSourceRoots):
+        ingest(root, settings, collection="Targeted", paths=[tmp_path / "elsewhere.txt"])
+
+
+def test_detect_changes_reports_created_changed_deleted(running_services, tmp_path):
+    settings = running_services
+    root = tmp_path / "docs"
+    root.mkdir()
+    for topic in ("keel", "mast"):
+        _write(root, f"{topic}.txt", topic)
+    assert {c.change for c in detect_changes(root, settings, "Scanned").changes} == {"created"}
+    ingest(root, settings, collection="Scanned")
+    assert detect_changes(root, settings, "Scanned").changes == []
+
+    _write(root, "keel.txt", "keel", repeat=10)
+    _write(root, "sail.txt", "sail")
+    (root / "mast.txt").unlink()
+    found = {c.path.rsplit("/", 1)[-1]: c.change for c in detect_changes(root, settings, "Scanned").changes}
+    assert found == {"keel.txt": "changed", "sail.txt": "created", "mast.txt": "deleted"}
+
+    # A copy is indexed once; when the original goes, the scan asks for the copy to be read.
+    ingest(root, settings, collection="Scanned")
+    (root / "sail-copy.txt").write_bytes((root / "sail.txt").read_bytes())
+    assert detect_changes(root, settings, "Scanned").changes[0].change == "created"
+    ingest(root, settings, collection="Scanned")
+    assert detect_changes(root, settings, "Scanned").changes == []
+    (root / "sail.txt").unlink()
+    found = {c.path.rsplit("/", 1)[-1]: c.change for c in detect_changes(root, settings, "Scanned").changes}
+    assert found == {"sail.txt": "deleted", "sail-copy.txt": "changed"}
+
+
+def test_full_rebuild_swaps_the_alias_while_queries_keep_answering(running_services, tmp_path):
+    settings = running_services
+    root = tmp_path / "docs"
+    root.mkdir()
+    for i in range(12):
+        _write(root, f"report{i}.txt", f"topic{i}", repeat=60)
+    ingest(root, settings, collection="Swap")
+    alias = collection_name("Swap", settings.embedding_model)
+    with connect(settings) as client:
+        old = live_collection(client, alias)
+    assert old and old != alias  # readers go through the alias
+    objects_before = collection_objects(settings, "Swap")
+    manifest_before = warehouse_rows(settings, "SELECT path, content_sha256, chunk_count FROM documents "
+                                      "WHERE collection = ? ORDER BY path", [alias])  # fmt: skip
+
+    answers, failures = [], []
+    stop = threading.Event()
+
+    def query_forever() -> None:
+        with connect(settings) as client:
+            collection = client.collections.use(alias)
+            while not stop.is_set():
+                try:
+                    hits = collection.query.bm25(query="TOPIC3-9 code word", limit=3).objects
+                    answers.append(len(hits))
+                except Exception as error:  # every failed read is a failure of the swap
+                    failures.append(repr(error))
+                time.sleep(0.02)
+
+    reader = threading.Thread(target=query_forever)
+    reader.start()
+    try:
+        result = rebuild([root], settings, collection="Swap")
+    finally:
+        stop.set()
+        reader.join()
+    assert failures == []
+    assert len(answers) > 10 and min(answers) > 0
+    assert result.previous == old and result.collection != old
+    with connect(settings) as client:
+        assert live_collection(client, alias) == result.collection
+        assert not client.collections.exists(old)  # dropped after the switch
+    assert (
+        collection_objects(settings, "Swap") == objects_before
+    )  # same deterministic chunks, nothing lost or doubled
+    assert (
+        warehouse_rows(settings, "SELECT path, content_sha256, chunk_count FROM documents WHERE collection = ? "
+                        "ORDER BY path", [alias]) == manifest_before
+    )  # fmt: skip
+
+    # A rebuild that fails part-way leaves the alias, the data and the manifest as they were.
+    with pytest.raises(SourceUnavailable):
+        rebuild([root, tmp_path / "unmounted"], settings, collection="Swap")
+    with connect(settings) as client:
+        assert live_collection(client, alias) == result.collection
+        leftovers = [n for n in client.collections.list_all(simple=True) if n.startswith(f"{alias}_")]
+    assert leftovers == [result.collection]
+    assert collection_objects(settings, "Swap") == objects_before
+
+
+@pytest.fixture()
+def plan_file(tmp_path):
+    """A nightly plan over a small folder and two examples of the mini benchmark."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _write(docs, "tide.txt", "tide")
+    path = tmp_path / "plan.yaml"
+
+    def write(max_score_drop: float = 2.0, baseline: str = "previous") -> str:
+        path.write_text(
+            f"sources:\n  - path: docs\n    collection: NightlySources\n"
+            f"evaluations:\n  - dataset: mini\n    methods: [rag, lc]\n    k: [3]\n    limit: 2\n"
+            f"    baseline: {baseline}\n"
+            f"regression:\n  max_score_drop: {max_score_drop}\n  max_cost_rise_pct: 20\n"
+        )
+        return str(path)
+
+    return write
+
+
+def test_nightly_skips_unchanged_work_and_fails_on_regression(running_services, plan_file):
+    from flows.nightly import nightly_flow
+
+    settings = running_services
+    with prefect_test_harness(server_startup_timeout=180):
+        first = nightly_flow(plan_file())
+        second = nightly_flow(plan_file())
+        assert first["runs"][0]["run_id"] == second["runs"][0]["run_id"]  # cached: not evaluated again
+        runs = warehouse_rows(
+            settings, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["runs"][0]["run_id"]]
+        )
+        assert runs == [(1,)]
+
+        # Pinning the first run as baseline with an impossible threshold must fail the flow with the reason.
+        state = nightly_flow(
+            plan_file(max_score_drop=-1000, baseline=first["runs"][0]["run_id"]), return_state=True
+        )
+    assert state.is_failed()
+    assert "regressed against baseline" in state.message or "regressed" in str(
+        state.result(raise_on_failure=False)
+    )
+    checks = warehouse_rows(settings, "SELECT passed, reason FROM regression_checks WHERE run_id = ?",
+                   [first["runs"][0]["run_id"]])  # fmt: skip
+    assert checks and not any(passed for passed, _ in checks)
+    assert all("score fell" in reason for _, reason in checks)

@@ -1,0 +1,164 @@
+"""The warehouse after a real evaluation: views, read-only SQL, concurrent writers, migrations, the report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pytest
+
+from schemas.evaluation import EvalConfig
+from tasks.evaluation.benchmark import evaluate_benchmark as evaluate
+from tasks.evaluation.datasets import load_dataset
+from tasks.ingestion.run import ingest
+from warehouse.browser_check import check_report
+from warehouse.report import build_report
+
+VIEW_COLUMNS = {
+    "method_summary": {"run_id", "dataset", "model", "method", "k", "n", "score", "prompt_tokens",
+                       "completion_tokens", "cost_usd", "token_pct_of_lc", "answerable_pct"},
+    "self_route_summary": {"run_id", "k", "answerable_pct", "token_pct_of_lc", "delta_vs_lc", "delta_vs_rag"},
+    "rag_lc_agreement": {"run_id", "example_id", "identical", "score_diff"},
+    "k_sweep": {"run_id", "method", "k", "score", "token_pct_of_lc"},
+    "routing_frontier": {"run_id", "threshold", "score", "token_pct_of_lc", "answerable_pct"},
+    "cost_per_point": {"run_id", "method", "usd_per_point", "tokens_per_point"},
+    "nightly_trend": {"day", "run_id", "method", "score", "cost_usd"},
+    "retrieval_diagnostics": {"run_id", "k", "retriever", "recall_at_k", "mean_first_evidence_rank"},
+    "ingest_health": {"run_id", "documents_seen", "pages_ocr", "quarantined", "reason_kind"},
+    "regression_vs_baseline": {"run_id", "baseline_run_id", "method", "score_delta", "cost_delta_usd"},
+}  # fmt: skip
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ragroute.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def filled(running_services, tmp_path_factory):
+    """A warehouse with an ingest run and two real evaluation runs of the mini benchmark (with a k sweep)."""
+    settings = running_services
+    docs = tmp_path_factory.mktemp("docs")
+    (docs / "a.txt").write_text("The harbour master keeps the tide tables in the blue office. " * 30)
+    (docs / "empty.txt").write_text("")
+    ingest(docs, settings, collection="Views")
+    examples = load_dataset("mini", settings, limit=2).examples
+    config = EvalConfig(dataset="mini", methods=["lc", "rag", "self_route"], k=[1, 3])
+    first = evaluate(examples, config, settings)
+    second = evaluate(examples, config, settings)
+    return settings, first.run_id, second.run_id
+
+
+def _query(settings, sql: str, params=()):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        relation = con.execute(sql, list(params))
+        return [d[0] for d in relation.description], relation.fetchall()
+
+
+@pytest.mark.parametrize("view", sorted(VIEW_COLUMNS))
+def test_each_view_has_its_columns(filled, view):
+    settings, _, _ = filled
+    columns, rows = _query(settings, f"SELECT * FROM {view}")
+    assert VIEW_COLUMNS[view] <= set(columns)
+    assert rows, f"{view} is empty"
+
+
+def test_views_hold_sane_values(filled):
+    settings, run, rerun = filled
+    _, rows = _query(
+        settings,
+        "SELECT method, k, n, score, token_pct_of_lc, answerable_pct FROM method_summary "
+        "WHERE run_id = ? ORDER BY method, k",
+        [run],
+    )
+    by_key = {(m, k): (n, score, pct, answerable) for m, k, n, score, pct, answerable in rows}
+    assert by_key[("lc", 0)][2] == 100.0 and by_key[("lc", 0)][3] is None
+    assert all(n == 2 and 0 <= score <= 100 for n, score, _, _ in by_key.values())
+    assert by_key[("rag", 1)][2] < by_key[("rag", 3)][2] < 100  # more chunks, more tokens
+    assert 0 <= by_key[("self_route", 3)][3] <= 100
+    _, sweep = _query(settings, "SELECT DISTINCT k FROM k_sweep WHERE run_id = ? ORDER BY k", [run])
+    assert sweep == [(1,), (3,)]
+    _, frontier = _query(
+        settings,
+        "SELECT min(threshold), max(threshold), count(*) FROM routing_frontier WHERE run_id = ? AND k = 3",
+        [run],
+    )
+    assert frontier == [(0.05, 0.95, 19)]
+    _, recall = _query(
+        settings, "SELECT recall_at_k FROM retrieval_diagnostics WHERE run_id = ? AND k = 3", [run]
+    )
+    assert 0 <= recall[0][0] <= 100
+    _, regression = _query(
+        settings,
+        "SELECT baseline_run_id, max(abs(score_delta)) FROM regression_vs_baseline "
+        "WHERE run_id = ? GROUP BY ALL",
+        [rerun],
+    )
+    assert regression == [(run, 0.0)]  # the same answers (from the cache): no change against the baseline
+    _, health = _query(
+        settings, "SELECT count(*) FROM ingest_health WHERE reason_kind = 'empty file (0 bytes)'"
+    )
+    assert health[0][0] >= 1
+
+
+def test_sql_cli_reads_and_refuses_writes(filled, tmp_path):
+    settings, run, _ = filled
+    result = _cli(
+        "sql",
+        f"SELECT method, score FROM method_summary WHERE run_id = '{run}' ORDER BY method, k",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert {row["method"] for row in json.loads(result.stdout)} == {"lc", "rag", "self_route"}
+    out = tmp_path / "scores.parquet"
+    assert _cli("sql", "SELECT * FROM scores", "--format", "parquet", "--out", str(out)).returncode == 0
+    assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall()[0][0] > 0
+    for statement in (
+        "DELETE FROM predictions",
+        "DROP VIEW method_summary",
+        "UPDATE scores SET score = 1",
+        "COPY predictions TO '/tmp/leak.csv'",
+        "ATTACH '/tmp/other.duckdb'",
+    ):
+        refused = _cli("sql", statement)
+        assert refused.returncode == 1 and "read-only" in refused.stderr, statement
+    assert _query(settings, "SELECT count(*) FROM predictions")[1][0][0] > 0
+
+
+def test_concurrent_writers_lose_and_duplicate_nothing(running_services):
+    path = running_services.warehouse_path
+    writer = textwrap.dedent(f"""
+        import sys
+        from schemas.documents import QuarantineRecord
+        from warehouse.db import session
+        from warehouse.manifest import add_quarantine
+        for i in range(40):
+            with session(__import__("pathlib").Path({str(path)!r})) as con:
+                add_quarantine(con, f"concurrent-{{sys.argv[1]}}", [QuarantineRecord(path=f"p{{i}}", stage="scan",
+                               reason="concurrency test")])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", writer, str(n)]) for n in range(4)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    _, rows = _query(
+        running_services,
+        "SELECT count(*), count(DISTINCT (run_id, path)) FROM quarantine WHERE run_id LIKE 'concurrent-%'",
+    )
+    assert rows == [(160, 160)]
+
+
+def test_report_renders_in_chromium(filled, tmp_path):
+    settings, run, _ = filled
+    report = build_report(settings.warehouse_path, tmp_path / "report.html", run)
+    page = report.read_text()
+    assert "<script src=" not in page and "<link " not in page  # everything inline: works offline
+    check = check_report(report, tmp_path / "report.png")
+    assert check.console_errors == []
+    assert check.charts_rendered >= 5
+    assert check.screenshot.stat().st_size > 20_000
+    result = _cli("report", "--run", "no-such-run", "--out", str(tmp_path / "x.html"))
+    assert result.returncode == 1 and "no evaluation run" in result.stderr

@@ -1,0 +1,22 @@
+"""Reading what a test's run left behind: warehouse rows and Weaviate objects."""
+
+from __future__ import annotations
+
+import duckdb
+
+from schemas.collection import collection_name
+from schemas.settings import Settings
+from tasks.clients.vectorstore import connect
+
+
+def warehouse_rows(settings: Settings, sql: str, params=()) -> list[tuple]:
+    """Rows of a read-only query on the test warehouse."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def collection_objects(settings: Settings, base: str) -> dict[str, dict]:
+    """Every object of the chunk collection `base` (through its alias): uuid -> properties."""
+    with connect(settings) as client:
+        collection = client.collections.use(collection_name(base, settings.embedding_model))
+        return {str(o.uuid): o.properties for o in collection.iterator()}

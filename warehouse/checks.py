@@ -1,0 +1,13 @@
+"""The `service_checks` table: one row per health check of the services."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def record_service_check(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    """Append one check; `row` maps the table's column names to values."""
+    con.execute(
+        f"INSERT INTO service_checks ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )

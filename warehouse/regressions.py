@@ -1,0 +1,33 @@
+"""Regression checks in the warehouse: a run's baseline, both runs' per-method figures, the stored verdicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+
+
+def baseline_of(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The run's baseline as the `run_baseline` view defines it, or None for the first run."""
+    row = con.execute("SELECT baseline_run_id FROM run_baseline WHERE run_id = ?", [run_id]).fetchone()
+    return row[0] if row else None
+
+
+def paired_methods(con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id: str) -> list[tuple]:
+    """(method, k, score, baseline score, cost, baseline cost) for each method and k present in both runs."""
+    return con.execute(
+        """SELECT cur.method, cur.k, cur.score, base.score, cur.cost_usd, base.cost_usd
+           FROM method_summary cur JOIN method_summary base
+             ON base.method = cur.method AND base.k = cur.k AND base.dataset = cur.dataset
+           WHERE cur.run_id = ? AND base.run_id = ? ORDER BY cur.method, cur.k""",
+        [run_id, baseline_run_id],
+    ).fetchall()
+
+
+def record_checks(con: duckdb.DuckDBPyConnection, rows: list[list], checked_at: datetime) -> None:
+    """Store comparisons: (run, baseline, method, k, score, baseline score, delta, cost, baseline cost,
+    cost change %, passed, reason) each; a repeated check replaces its rows."""
+    con.executemany(
+        "INSERT OR REPLACE INTO regression_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [row + [checked_at] for row in rows],
+    )

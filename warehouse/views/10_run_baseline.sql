@@ -1,0 +1,8 @@
+-- The baseline of each evaluation run: the last completed run of the same dataset and model that started
+-- before it. The one definition of "previous run", read by the regression check and regression_vs_baseline.
+CREATE OR REPLACE VIEW run_baseline AS
+SELECT r.run_id, arg_max(b.run_id, b.started_at) AS baseline_run_id
+FROM eval_runs r
+JOIN eval_runs b ON b.dataset = r.dataset AND b.model = r.model AND b.started_at < r.started_at
+WHERE b.status IN ('completed', 'completed_with_errors')
+GROUP BY r.run_id;

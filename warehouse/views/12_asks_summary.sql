@@ -1,0 +1,16 @@
+-- Production traffic per day and collection: route mix, tokens, dollars, latency, errors.
+CREATE OR REPLACE VIEW asks_summary AS
+SELECT asked_at::DATE AS day, collection, model,
+       count(*) AS asks,
+       count(*) FILTER (WHERE route = 'rag') AS answered_by_rag,
+       count(*) FILTER (WHERE route = 'lc') AS answered_by_lc,
+       round(100.0 * count(*) FILTER (WHERE route = 'rag') / nullif(count(*) FILTER (WHERE route IS NOT NULL), 0), 2)
+           AS rag_pct,
+       sum(prompt_tokens) AS prompt_tokens,
+       sum(completion_tokens) AS completion_tokens,
+       sum(cost_usd) AS cost_usd,
+       avg(latency_ms) AS mean_latency_ms,
+       count(*) FILTER (WHERE error IS NOT NULL) AS errors,
+       count(*) FILTER (WHERE len(invented_citations) > 0) AS asks_with_invented_citations
+FROM asks
+GROUP BY ALL;
