@@ -11,7 +11,6 @@ from tasks.evaluation.regression import RegressionDetected, check_regression
 from warehouse import results
 from warehouse.db import session
 
-
 PRICE = Price(1.0, 2.0)
 
 
