@@ -6,6 +6,8 @@ included) and ∞Bench's templates. Self-Route's first step adds the paper's cla
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 UNANSWERABLE_CLAUSE = (
@@ -28,8 +30,55 @@ class Example(BaseModel):
     # Sentences of the context that hold the answer, where known (the mini benchmark plants them).
     evidence: list[str] = Field(default_factory=list)
     kind: str | None = None  # mini benchmark: answerable | multi_hop | unanswerable
+    # LongBench v2 only: its categories (`length` there is a class, short | medium | long, not a word count).
+    domain: str | None = None
+    sub_domain: str | None = None
+    difficulty: str | None = None  # easy | hard
+    length_class: str | None = None  # short | medium | long
 
     model_config = {"populate_by_name": True}
+
+
+V2_LETTERS = ("A", "B", "C", "D")
+
+
+class LongBenchV2Record(BaseModel):
+    """One LongBench v2 question in the official field names (THUDM/LongBench-v2 `data.json`)."""
+
+    id: str = Field(alias="_id")
+    domain: str
+    sub_domain: str
+    difficulty: Literal["easy", "hard"]
+    length: Literal["short", "medium", "long"]
+    question: str
+    choice_A: str
+    choice_B: str
+    choice_C: str
+    choice_D: str
+    answer: Literal["A", "B", "C", "D"]
+    context: str
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def choices(self) -> list[str]:
+        return [self.choice_A, self.choice_B, self.choice_C, self.choice_D]
+
+    def to_example(self) -> Example:
+        """The record as an `Example` of dataset `longbench_v2`: the question as `input`, the four choices as
+        `options`, the gold letter as the only answer, the length class in `length_class`."""
+        return Example(
+            _id=self.id,
+            dataset="longbench_v2",
+            input=self.question,
+            context=self.context,
+            answers=[self.answer],
+            options=self.choices,
+            domain=self.domain,
+            sub_domain=self.sub_domain,
+            difficulty=self.difficulty,
+            length_class=self.length,
+        )
 
 
 class CorpusQuestion(BaseModel):
@@ -131,7 +180,7 @@ MAX_NEW_TOKENS: dict[str, int] = {
     "narrativeqa": 128, "qasper": 128, "multifieldqa_en": 64, "hotpotqa": 32, "2wikimqa": 32, "musique": 32,
     "qmsum": 512, "gov_report": 512, "multi_news": 512, "trec": 64, "triviaqa": 32, "samsum": 128,
     "passage_count": 32, "passage_retrieval_en": 32, "lcc": 64, "repobench-p": 64,
-    "infbench_en_qa": 40, "infbench_en_mc": 40, "mini": 32,
+    "infbench_en_qa": 40, "infbench_en_mc": 40, "mini": 32, "longbench_v2": 128,
 }  # fmt: skip
 
 # LongBench's pred.py sends these prompts as plain text, without the model's chat template ("chat models are
@@ -150,8 +199,13 @@ def prompt_template(dataset: str) -> str:
     try:
         return LONG_BENCH_PROMPTS[dataset]
     except KeyError:
+        hint = (
+            " (LongBench v2 prompts come from tasks.evaluation.longbench_v2)"
+            if dataset == "longbench_v2"
+            else ""
+        )
         raise ValueError(
-            f"no prompt for dataset {dataset!r}; known: {', '.join(sorted(LONG_BENCH_PROMPTS))}"
+            f"no prompt for dataset {dataset!r}{hint}; known: {', '.join(sorted(LONG_BENCH_PROMPTS))}"
         ) from None
 
 

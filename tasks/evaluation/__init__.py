@@ -1,0 +1,1 @@
+"""Benchmark-specific pieces of the evaluation: prompts, answer extraction and official aggregations."""
