@@ -6,6 +6,8 @@ included) and ∞Bench's templates. Self-Route's first step adds the paper's cla
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 UNANSWERABLE_CLAUSE = (
@@ -28,8 +30,55 @@ class Example(BaseModel):
     # Sentences of the context that hold the answer, where known (the mini benchmark plants them).
     evidence: list[str] = Field(default_factory=list)
     kind: str | None = None  # mini benchmark: answerable | multi_hop | unanswerable
+    # LongBench v2 only: its categories (`length` there is a class, short | medium | long, not a word count).
+    domain: str | None = None
+    sub_domain: str | None = None
+    difficulty: str | None = None  # easy | hard
+    length_class: str | None = None  # short | medium | long
 
     model_config = {"populate_by_name": True}
+
+
+V2_LETTERS = ("A", "B", "C", "D")
+
+
+class LongBenchV2Record(BaseModel):
+    """One LongBench v2 question in the official field names (THUDM/LongBench-v2 `data.json`)."""
+
+    id: str = Field(alias="_id")
+    domain: str
+    sub_domain: str
+    difficulty: Literal["easy", "hard"]
+    length: Literal["short", "medium", "long"]
+    question: str
+    choice_A: str
+    choice_B: str
+    choice_C: str
+    choice_D: str
+    answer: Literal["A", "B", "C", "D"]
+    context: str
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def choices(self) -> list[str]:
+        return [self.choice_A, self.choice_B, self.choice_C, self.choice_D]
+
+    def to_example(self) -> Example:
+        """The record as an `Example` of dataset `longbench_v2`: the question as `input`, the four choices as
+        `options`, the gold letter as the only answer, the length class in `length_class`."""
+        return Example(
+            _id=self.id,
+            dataset="longbench_v2",
+            input=self.question,
+            context=self.context,
+            answers=[self.answer],
+            options=self.choices,
+            domain=self.domain,
+            sub_domain=self.sub_domain,
+            difficulty=self.difficulty,
+            length_class=self.length,
+        )
 
 
 class CorpusQuestion(BaseModel):
@@ -77,6 +126,40 @@ LONG_BENCH_PROMPTS: dict[str, str] = {
         "in one or more sentences.\n\nTranscript:\n{context}\n\nNow, answer the query based on the above meeting "
         "transcript in one or more sentences.\n\nQuery: {input}\nAnswer:"
     ),
+    "gov_report": (
+        "You are given a report by a government agency. Write a one-page summary of the report.\n\nReport:\n"
+        "{context}\n\nNow, write a one-page summary of the report.\n\nSummary:"
+    ),
+    "multi_news": (
+        "You are given several news passages. Write a one-page summary of all news. \n\nNews:\n{context}\n\n"
+        "Now, write a one-page summary of all the news.\n\nSummary:"
+    ),
+    # Few-shot tasks: the examples are in the context, the question (or dialogue) to answer is the input.
+    "trec": (
+        "Please determine the type of the question below. Here are some examples of questions.\n\n{context}\n"
+        "{input}"
+    ),
+    "triviaqa": (
+        "Answer the question based on the given passage. Only give me the answer and do not output any other "
+        "words. The following are some examples.\n\n{context}\n\n{input}"
+    ),
+    "samsum": "Summarize the dialogue into a few short sentences. The following are some examples.\n\n{context}\n\n{input}",
+    "passage_count": (
+        "There are some paragraphs below sourced from Wikipedia. Some of them may be duplicates. Please carefully "
+        "read these paragraphs and determine how many unique paragraphs there are after removing duplicates. In "
+        "other words, how many non-repeating paragraphs are there in total?\n\n{context}\n\nPlease enter the final "
+        "count of unique paragraphs after removing duplicates. The output format should only contain the number, "
+        "such as 1, 2, 3, and so on.\n\nThe final answer is: "
+    ),
+    "passage_retrieval_en": (
+        "Here are 30 paragraphs from Wikipedia, along with an abstract. Please determine which paragraph the "
+        "abstract is from.\n\n{context}\n\nThe following is an abstract.\n\n{input}\n\nPlease enter the number "
+        'of the paragraph that the abstract is from. The answer format must be like "Paragraph 1", "Paragraph 2", '
+        "etc.\n\nThe answer is: "
+    ),
+    # Code completion: the context is the code so far (repobench-p adds the cross-file part as input).
+    "lcc": "Please complete the code given below. \n{context}Next line of code:\n",
+    "repobench-p": "Please complete the code given below. \n{context}{input}Next line of code:\n",
     "infbench_en_qa": (
         "Read the book and answer the question. Be very concise in your answer.\n\n{context}\n\n"
         "Question: {input}\nAnswer:"
@@ -97,28 +180,50 @@ MAX_NEW_TOKENS: dict[str, int] = {
     "narrativeqa": 128, "qasper": 128, "multifieldqa_en": 64, "hotpotqa": 32, "2wikimqa": 32, "musique": 32,
     "qmsum": 512, "gov_report": 512, "multi_news": 512, "trec": 64, "triviaqa": 32, "samsum": 128,
     "passage_count": 32, "passage_retrieval_en": 32, "lcc": 64, "repobench-p": 64,
-    "infbench_en_qa": 40, "infbench_en_mc": 40, "mini": 32,
+    "infbench_en_qa": 40, "infbench_en_mc": 40, "mini": 32, "longbench_v2": 128,
 }  # fmt: skip
+
+# LongBench's pred.py sends these prompts as plain text, without the model's chat template ("chat models are
+# better off without build prompts on these tasks"): few-shot and code-completion prompts are continued.
+NO_CHAT_TEMPLATE_TASKS: frozenset[str] = frozenset(
+    {"trec", "triviaqa", "samsum", "lsht", "lcc", "repobench-p"}
+)
+
+
+def uses_chat_template(dataset: str) -> bool:
+    """False for the tasks LongBench sends without the chat template, True otherwise."""
+    return dataset not in NO_CHAT_TEMPLATE_TASKS
 
 
 def prompt_template(dataset: str) -> str:
     try:
         return LONG_BENCH_PROMPTS[dataset]
     except KeyError:
+        hint = (
+            " (LongBench v2 prompts come from tasks.evaluation.longbench_v2)"
+            if dataset == "longbench_v2"
+            else ""
+        )
         raise ValueError(
-            f"no prompt for dataset {dataset!r}; known: {', '.join(sorted(LONG_BENCH_PROMPTS))}"
+            f"no prompt for dataset {dataset!r}{hint}; known: {', '.join(sorted(LONG_BENCH_PROMPTS))}"
         ) from None
 
 
 def self_route_template(dataset: str) -> str:
-    """The dataset's prompt with Self-Route's clause after the opening instruction and before the question."""
+    """The dataset's prompt with Self-Route's clause after the opening instruction and before the question.
+
+    Prompts with no question cue after the context (summaries, few-shot, synthetic and code tasks) get the
+    clause once, after the opening instruction (a trailing space there is dropped).
+    """
     template = prompt_template(dataset)
     if '"unanswerable"' in template:  # Qasper and mini already offer the option
         return template
     clause = " " + UNANSWERABLE_CLAUSE
     first_break = template.index("\n")
-    template = template[:first_break] + clause + template[first_break:]
+    template = template[:first_break].rstrip(" ") + clause + template[first_break:]
     cue = max(template.rfind("\nQuestion:"), template.rfind("\nQuery:"))
+    if cue < 0:
+        return template
     while cue > 0 and template[cue - 1] == "\n":
         cue -= 1
     if template[cue - len("{context}") : cue] == "{context}":  # no instruction between context and question

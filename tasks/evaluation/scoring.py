@@ -1,7 +1,9 @@
-"""Answer scoring with the official LongBench v1 (English) and ∞Bench metrics.
+"""Answer scoring with the official LongBench v1 (English), LongBench v2 and ∞Bench metrics.
 
 Every metric takes ``(prediction, ground_truth, **kwargs)`` and returns a float in [0, 1]; a record scores the
-best match over its gold answers, and a task scores ``round(100 * mean, 2)``.
+best match over its gold answers, and a task scores ``round(100 * mean, 2)`` (LongBench v2: one decimal, as
+its result.py). Records may use ∞Bench's field names (``prediction``, ``ground_truth``/``label``) and
+LongBench v2's (``response``, ``answer``, ``judge``). LongBench-E's per-length scores: `longbench_e_scores`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rouge import Rouge
+
+from tasks.evaluation import longbench_v2
 
 with warnings.catch_warnings():
     # fuzzywuzzy warns at import that python-Levenshtein is absent; the pure-Python matcher gives the same ratio.
@@ -119,7 +123,12 @@ def _mc_label(answer: str, options: list[str] | None) -> list[str]:
 
 
 def _mc_choice_matches(prediction: str, label: list[str]) -> bool:
-    """∞Bench En.MC rule: does the free-text prediction pick an option named in ``label``?"""
+    """∞Bench En.MC rule (`get_score_one_longbook_choice_eng`): does the prediction pick an option in ``label``?
+
+    In order: a leading A-D letter alone decides; an exact match with the text or letter counts; else, with
+    punctuation blanked and double spaces collapsed, the first answer prefix found decides by what follows it
+    after exactly one skipped character; else the first word that is a substring of "ABCD" decides.
+    """
     pred = prediction.strip()
     if not pred:
         return False
@@ -129,13 +138,19 @@ def _mc_choice_matches(prediction: str, label: list[str]) -> bool:
         return True
     for ch in _MC_STRIP_CHARS:
         pred = pred.replace(ch, " ")
+    while "  " in pred:
+        pred = pred.replace("  ", " ")
     for prefix in _MC_ANSWER_PREFIXES:
-        if prefix in pred:
-            after = pred[pred.index(prefix) + len(prefix) :].strip()
-            return any(after.startswith(item) for item in label)
-    for token in pred.split():
-        if len(token) == 1 and token in _MC_LETTERS:
-            return token in label
+        index = pred.find(prefix)
+        if index == -1:
+            continue
+        if len(pred) < index + len(prefix) + 1:  # the prediction ends with the prefix
+            return False
+        after = pred[index + len(prefix) + 1 :]
+        return any(after.startswith(item) for item in label)
+    for word in pred.split():
+        if word in _MC_LETTERS:  # a substring test, as officially: "AB" or "BCD" stop the search too
+            return word in label
     return False
 
 
@@ -144,6 +159,11 @@ def infbench_mc_score(
 ) -> float:
     """1.0 when the prediction picks the gold option (by letter or text), else 0.0."""
     return 1.0 if _mc_choice_matches(prediction, _mc_label(ground_truth, options)) else 0.0
+
+
+def longbench_v2_score(prediction: str, ground_truth: str, **_: Any) -> float:
+    """LongBench v2: 1.0 when the letter its official `extract_answer` reads is the gold letter, else 0.0."""
+    return 1.0 if longbench_v2.is_correct(prediction, ground_truth.strip()) else 0.0
 
 
 TASK_METRICS: dict[str, Metric] = {
@@ -159,17 +179,35 @@ TASK_METRICS: dict[str, Metric] = {
     "repobench-p": code_sim_score,
     "infbench_en_qa": qa_f1_score,
     "infbench_en_mc": infbench_mc_score,
+    "longbench_v2": longbench_v2_score,
 }
 SUPPORTED_TASKS: tuple[str, ...] = tuple(sorted(TASK_METRICS))
 FIRST_LINE_TASKS = frozenset({"trec", "triviaqa", "samsum", "lsht"})
+# Tasks whose score has one decimal (LongBench v2's result.py); the others have two.
+_SCORE_DECIMALS = {"longbench_v2": 1}
+# LongBench-E's length buckets (eval.py --e): by the record's `length` (words), below 4000, below 8000, else.
+LONGBENCH_E_BUCKETS: tuple[str, ...] = ("0-4k", "4-8k", "8k+")
+# Tasks that are not LongBench v1's, so have no LongBench-E buckets.
+_NOT_LONGBENCH_V1 = frozenset({"mini", "infbench_en_qa", "infbench_en_mc", "longbench_v2"})
+# Prediction-file keys: ragroute's first, then ∞Bench's (its compute_scores.py reads prediction/pred and
+# ground_truth/label) and LongBench v2's `answer`.
+_PRED_ALIASES = ("prediction",)
+_GOLD_ALIASES = ("ground_truth", "label", "answer")
 
 
 def _metric_for(task: str) -> Metric:
     """The metric of ``task``, or ValueError naming the supported tasks."""
     try:
-        return TASK_METRICS[task]
+        return TASK_METRICS[_base_task(task)]
     except KeyError:
         raise ValueError(f"unknown task {task!r}; supported tasks: {', '.join(SUPPORTED_TASKS)}") from None
+
+
+def _base_task(task: str) -> str:
+    """LongBench-E's data set names ("qasper_e") score as their LongBench task."""
+    if task.endswith("_e") and task[:-2] in TASK_METRICS:
+        return task[:-2]
+    return task
 
 
 def score_record(
@@ -181,6 +219,7 @@ def score_record(
 ) -> float:
     """Best score of ``prediction`` over the gold ``answers`` under the task's metric, in [0, 1]."""
     metric = _metric_for(task)
+    task = _base_task(task)
     if task in FIRST_LINE_TASKS:
         prediction = prediction.lstrip("\n").split("\n")[0]
     best = 0.0
@@ -193,11 +232,35 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def _record_problem(record: Any) -> str | None:
+def canonical_record(task: str, record: Any) -> Any:
+    """``record`` with ragroute's keys filled in from ∞Bench's or LongBench v2's where it lacks them:
+    ``pred`` from ``prediction`` (for LongBench v2 from ``response``, the model's text, when present) and
+    ``answers`` from ``ground_truth``, ``label`` or ``answer`` (a string becomes a one-item list)."""
+    if not isinstance(record, dict):
+        return record
+    out = dict(record)
+    if _base_task(task) == "longbench_v2" and isinstance(out.get("response"), str):
+        out["pred"] = out["response"]  # an official v2 result: its `pred` is the extracted letter or null
+    elif "pred" not in out:
+        for key in _PRED_ALIASES:
+            if key in out:
+                out["pred"] = out[key]
+                break
+    if "answers" not in out:
+        for key in _GOLD_ALIASES:
+            if key in out:
+                out["answers"] = [out[key]] if isinstance(out[key], str) else out[key]
+                break
+    return out
+
+
+def _record_problem(record: Any, task: str | None = None) -> str | None:
     """Why ``record`` cannot be scored, or None when it can."""
     if not isinstance(record, dict):
         return f"expected a JSON object, got {type(record).__name__}"
-    if not isinstance(record.get("pred"), str):
+    if task is not None and _base_task(task) == "longbench_v2" and "judge" in record:
+        pass  # an official v2 result is judged already; its `pred` may be null
+    elif not isinstance(record.get("pred"), str):
         return "'pred' must be a string"
     if not _is_str_list(record.get("answers")):
         return "'answers' must be a list of strings"
@@ -208,14 +271,16 @@ def _record_problem(record: Any) -> str | None:
 
 
 def _score_valid_record(task: str, record: dict[str, Any]) -> float:
+    if _base_task(task) == "longbench_v2":
+        return float(longbench_v2.record_accuracy(record))  # `judge` where present, as result.py
     return score_record(
         task, record["pred"], record["answers"], record.get("all_classes"), record.get("options")
     )
 
 
-def _aggregate(per_record: list[float]) -> float:
-    """Task score: 100 × mean, rounded to 2 decimals; 0.0 for no records."""
-    return round(100 * sum(per_record) / len(per_record), 2) if per_record else 0.0
+def _aggregate(per_record: list[float], decimals: int = 2) -> float:
+    """Task score: 100 × mean, rounded to 2 decimals (LongBench v2: 1); 0.0 for no records."""
+    return round(100 * sum(per_record) / len(per_record), decimals) if per_record else 0.0
 
 
 def score_task(task: str, records: Iterable[dict[str, Any]]) -> tuple[float, list[float]]:
@@ -223,14 +288,49 @@ def score_task(task: str, records: Iterable[dict[str, Any]]) -> tuple[float, lis
     _metric_for(task)
     per_record: list[float] = []
     for index, record in enumerate(records):
-        problem = _record_problem(record)
+        record = canonical_record(task, record)
+        problem = _record_problem(record, task)
         if problem:
             raise ValueError(f"record {index}: {problem}")
         per_record.append(_score_valid_record(task, record))
-    return _aggregate(per_record), per_record
+    return _aggregate(per_record, _SCORE_DECIMALS.get(_base_task(task), 2)), per_record
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def length_bucket(length: float) -> str:
+    """LongBench-E's bucket of a context of ``length`` words: "0-4k" (< 4000), "4-8k" (< 8000) or "8k+"."""
+    if length < 4000:
+        return "0-4k"
+    if length < 8000:
+        return "4-8k"
+    return "8k+"
+
+
+def _has_length(record: Any) -> bool:
+    length = record.get("length") if isinstance(record, dict) else None
+    return isinstance(length, int | float) and not isinstance(length, bool)
+
+
+def longbench_e_scores(task: str, records: Iterable[dict[str, Any]]) -> dict[str, float | None]:
+    """LongBench-E's scores per length bucket, as its eval.py --e: {"0-4k", "4-8k", "8k+"} → round(100 ×
+    mean, 2), the mean taken by numpy. A bucket with no record is None (eval.py writes NaN)."""
+    import numpy as np
+
+    _metric_for(task)
+    buckets: dict[str, list[float]] = {name: [] for name in LONGBENCH_E_BUCKETS}
+    for index, record in enumerate(records):
+        record = canonical_record(task, record)
+        problem = _record_problem(record, task)
+        if problem:
+            raise ValueError(f"record {index}: {problem}")
+        if not _has_length(record):
+            raise ValueError(f"record {index}: 'length' (the context's word count) must be a number")
+        buckets[length_bucket(record["length"])].append(_score_valid_record(task, record))
+    return {
+        name: round(100 * float(np.mean(scores)), 2) if scores else None for name, scores in buckets.items()
+    }
+
+
+def _read_jsonl(path: Path, task: str | None = None) -> list[dict[str, Any]]:
     """Records of a JSONL file (blank lines skipped); ValueError names the file, line and reason."""
     records: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as handle:
@@ -241,7 +341,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from exc
-            problem = _record_problem(record)
+            problem = _record_problem(canonical_record(task, record) if task else record, task)
             if problem:
                 raise ValueError(f"{path}:{lineno}: {problem}")
             records.append(record)
@@ -249,7 +349,19 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def score_file(task: str, path: Path) -> dict[str, Any]:
-    """Score a JSONL file of predictions: {"task", "n", "score", "per_record"}."""
+    """Score a JSONL file of predictions: {"task", "n", "score", "per_record"}, plus "length_buckets"
+    (`longbench_e_scores`) when every record of a LongBench v1 task carries a numeric `length`, and
+    "breakdown" (`longbench_v2.accuracy`: overall, easy, hard, short, medium, long) for LongBench v2
+    records that carry `difficulty` and `length`."""
     _metric_for(task)
-    score, per_record = score_task(task, _read_jsonl(Path(path)))
-    return {"task": task, "n": len(per_record), "score": score, "per_record": per_record}
+    records = _read_jsonl(Path(path), task)
+    score, per_record = score_task(task, records)
+    result: dict[str, Any] = {"task": task, "n": len(per_record), "score": score, "per_record": per_record}
+    base = _base_task(task)
+    if base == "longbench_v2":
+        canonical = [canonical_record(task, record) for record in records]
+        if canonical and all("difficulty" in r and ("length" in r or "length_class" in r) for r in canonical):
+            result["breakdown"] = longbench_v2.accuracy(canonical)
+    elif base not in _NOT_LONGBENCH_V1 and records and all(_has_length(record) for record in records):
+        result["length_buckets"] = longbench_e_scores(task, records)
+    return result

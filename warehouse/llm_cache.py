@@ -1,0 +1,35 @@
+"""The LLM response cache: a SQLite file beside the warehouse (`<data dir>/llm_cache.sqlite`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+
+class ResponseCache:
+    """Successful completions, keyed on (endpoint, model, messages, parameters); errors are never stored."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # With WAL this stays crash-safe; waiting for the disk on every answer would stall the event loop.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+
+    @staticmethod
+    def key(endpoint: str, model: str, messages: list[dict], parameters: dict) -> str:
+        payload = json.dumps([endpoint, model, messages, parameters], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def get(self, key: str) -> dict | None:
+        row = self._db.execute("SELECT body FROM responses WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, body: dict) -> None:
+        self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", [key, json.dumps(body)])
+
+    def close(self) -> None:
+        self._db.close()
