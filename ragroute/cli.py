@@ -243,7 +243,11 @@ def eval_command(
 @app.command("score")
 def score_command(
     file: Path = typer.Argument(..., help="JSONL with `pred`, `answers` (and `all_classes`/`options`)."),
-    task: str = typer.Option(..., "--task", help="LongBench English task, infbench_en_qa or infbench_en_mc."),
+    task: str = typer.Option(
+        ...,
+        "--task",
+        help="A LongBench v1 English task (or its _e variant), longbench_v2, infbench_en_qa or infbench_en_mc.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score predictions made elsewhere, exactly as the official benchmark code does."""
@@ -257,6 +261,13 @@ def score_command(
         typer.echo(json.dumps(result))
     else:
         console.print(f"{result['task']}: {result['score']:.2f} over {result['n']} records")
+        for name, values in (
+            ("length buckets", result.get("length_buckets")),
+            ("breakdown", result.get("breakdown")),
+        ):
+            if values:
+                shown = ", ".join(f"{key} {'-' if value is None else value}" for key, value in values.items())
+                console.print(f"  {name}: {shown}")
 
 
 @app.command("samples")

@@ -34,6 +34,8 @@ class EvalConfig(BaseModel):
     collection: str | None = None  # for a corpus QA set: the ingested collection
     model: str | None = None  # the model name sent to the endpoint
     run_id: str | None = None  # resume this run: answer only what is missing
+    # LongBench v2's long-context prompt: plain, chain of thought (two calls), or without the document.
+    longbench_v2_prompt: Literal["0shot", "0shot_cot", "0shot_no_context"] = "0shot"
     # `previous`: the last completed run of the same data set and model; or a pinned run id.
     baseline: str = "previous"
 

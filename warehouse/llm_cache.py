@@ -20,7 +20,8 @@ class ResponseCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
 
     @staticmethod
-    def key(endpoint: str, model: str, messages: list[dict], parameters: dict) -> str:
+    def key(endpoint: str, model: str, messages: list[dict] | str, parameters: dict) -> str:
+        """`messages`: a chat request's messages, or the text of a plain completion prompt."""
         payload = json.dumps([endpoint, model, messages, parameters], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 

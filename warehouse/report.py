@@ -62,6 +62,7 @@ class Chart:
     note: str = ""
     drawable: Callable[[pd.DataFrame], bool] = lambda frame: not frame.empty
     heading: Callable[[pd.DataFrame], str] | None = None  # a title computed from the rows
+    filters: str = ""  # conditions `{where_run}` always carries, ANDed with the run's
 
 
 CHARTS = (
@@ -103,6 +104,29 @@ CHARTS = (
         "From the stored logprobs of Self-Route's first step.",
     ),
     Chart(
+        "LongBench v2 accuracy by difficulty and length",
+        """SELECT p.method || ' k=' || p.k AS method, e.difficulty, e.length_class,
+                  round(100 * avg(s.score), 1) AS accuracy, count(*) AS n
+           FROM predictions p JOIN scores s USING (run_id, example_id, method, k)
+           JOIN examples e ON e.dataset = p.dataset AND e.example_id = p.example_id
+           {where_run} GROUP BY ALL ORDER BY e.difficulty, e.length_class""",
+        px.density_heatmap,
+        {"x": "length_class", "y": "difficulty", "z": "accuracy", "histfunc": "avg", "facet_col": "method",
+         "text_auto": True, "category_orders": {"length_class": ["short", "medium", "long"]},
+         "title": "LongBench v2: accuracy (%) by difficulty × length"},
+        "LongBench v2 runs",
+        "As LongBench v2's result.py counts it: no readable answer is wrong.",
+        filters="p.dataset = 'longbench_v2' AND p.error IS NULL",
+    ),
+    Chart(
+        "LongBench-E score by context length",
+        "SELECT *, method || ' k=' || k AS series FROM length_buckets {where_run} ORDER BY bucket",
+        px.bar,
+        {"x": "bucket", "y": "score", "color": "series", "barmode": "group", "facet_col": "dataset",
+         "hover_data": ["n"], "title": "Score per length bucket (words)"},
+        "runs on data with context lengths",
+    ),
+    Chart(
         "Nightly trend",
         "SELECT *, dataset || ' · ' || method || ' k=' || k AS series FROM nightly_trend ORDER BY started_at",
         px.line,
@@ -134,8 +158,10 @@ def _figures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[tuple[s
     """(title, figure or None, what is missing, note) for each chart."""
     figures = []
     for chart in CHARTS:
-        run_filter = "WHERE run_id = ?" if run_id and "{where_run}" in chart.sql else ""
-        frame = _frame(con, chart.sql.format(where_run=run_filter), [run_id] if run_filter else [])
+        by_run = run_id is not None and "{where_run}" in chart.sql
+        conditions = [c for c in (chart.filters, "run_id = ?" if by_run else "") if c]
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        frame = _frame(con, chart.sql.format(where_run=where), [run_id] if by_run else [])
         if frame.empty or not chart.drawable(frame):
             figures.append((chart.title, None, chart.missing, ""))
             continue

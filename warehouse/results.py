@@ -98,6 +98,12 @@ def write_prediction(con: duckdb.DuckDBPyConnection, row: dict, score: tuple[str
         raise
 
 
+def write_examples(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
+    """(dataset, example id, length, difficulty, length class, domain) of each example a run answers."""
+    if rows:
+        con.executemany("INSERT OR REPLACE INTO examples VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
 def write_retrievals(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
     if rows:
         con.executemany("INSERT OR REPLACE INTO retrievals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -51,6 +51,19 @@ class Completion:
     def ok(self) -> bool:
         return self.error is None
 
+    def followed_by(self, step: Completion) -> Completion:
+        """Two calls as one answer (a chain-of-thought step, then the answer step): the second's text, both
+        calls' tokens and time."""
+        return Completion(
+            text=step.text,
+            prompt_tokens=self.prompt_tokens + step.prompt_tokens,
+            completion_tokens=self.completion_tokens + step.completion_tokens,
+            tokens_estimated=self.tokens_estimated or step.tokens_estimated,
+            cached=self.cached and step.cached,
+            latency_ms=self.latency_ms + step.latency_ms,
+            error=self.error or step.error,
+        )
+
 
 @dataclass
 class CallCounter:
@@ -64,13 +77,20 @@ def _retryable(error: BaseException) -> bool:
     return isinstance(error, openai.APITimeoutError | openai.APIConnectionError | MalformedResponse)
 
 
-def _check_completion(response) -> None:
-    """Raise MalformedResponse unless `response` is a chat completion with an answer to read."""
+def _answer_text(choice, chat: bool) -> str | None:
+    """The text of a chat choice (`message.content`) or of a plain completion choice (`text`)."""
+    if not chat:
+        return getattr(choice, "text", None)
+    message = getattr(choice, "message", None)
+    return getattr(message, "content", None) if message is not None else None
+
+
+def _check_completion(response, chat: bool) -> None:
+    """Raise MalformedResponse unless `response` is a completion with an answer to read."""
     choices = getattr(response, "choices", None)  # a body that is not JSON comes back as a plain string
     if not choices:
         raise MalformedResponse("the response has no choices")
-    message = getattr(choices[0], "message", None)
-    if message is None or getattr(message, "content", None) is None:
+    if _answer_text(choices[0], chat) is None:
         raise MalformedResponse("the response has no answer text")
 
 
@@ -98,7 +118,8 @@ def decline_probability(logprobs) -> float | None:
 
 
 class LLM:
-    """Chat completions for one endpoint and model, with concurrency, retries, cache and accounting."""
+    """Completions for one endpoint and model, with concurrency, retries, cache and accounting. Prompts go
+    through the model's chat template, or as plain text (`chat=False`, LongBench's rule for a few tasks)."""
 
     def __init__(
         self,
@@ -122,12 +143,15 @@ class LLM:
         await self.client.close()
         self.cache.close()
 
-    async def complete(self, prompt: str, max_tokens: int, want_logprobs: bool = False) -> Completion:
-        messages = [{"role": "user", "content": prompt}]
+    async def complete(
+        self, prompt: str, max_tokens: int, want_logprobs: bool = False, chat: bool = True
+    ) -> Completion:
+        """One answer. Logprobs (for the decline probability) are asked for on chat prompts only."""
+        request = {"messages": [{"role": "user", "content": prompt}]} if chat else {"prompt": prompt}
         parameters = {"temperature": 0, "max_tokens": max_tokens}
-        if want_logprobs and self.settings.llm_logprobs:
+        if want_logprobs and chat and self.settings.llm_logprobs:
             parameters |= {"logprobs": True, "top_logprobs": 5}
-        key = ResponseCache.key(self.endpoint, self.model, messages, parameters)
+        key = ResponseCache.key(self.endpoint, self.model, request.get("messages", prompt), parameters)
         if (body := self.cache.get(key)) is not None:
             self.counter.cached += 1
             return Completion(**body, cached=True)
@@ -135,18 +159,18 @@ class LLM:
         try:
             async with self.semaphore:
                 started = time.perf_counter()  # latency excludes the wait for a free slot
-                response = await self._create_with_retries(messages, parameters)
+                response = await self._create_with_retries(request, parameters)
         except Exception as error:  # recorded as a row, never raised: the run goes on
             return Completion(
                 text=None,
                 error=f"{type(error).__name__}: {error}"[:500],
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
-        completion = self._completion(prompt, response, (time.perf_counter() - started) * 1000)
+        completion = self._completion(prompt, response, (time.perf_counter() - started) * 1000, chat)
         self.cache.put(key, {k: v for k, v in completion.__dict__.items() if k not in ("cached", "error")})
         return completion
 
-    async def _create_with_retries(self, messages: list[dict], parameters: dict):
+    async def _create_with_retries(self, request: dict, parameters: dict):
         retrying = AsyncRetrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self.max_attempts),
@@ -157,12 +181,13 @@ class LLM:
             with attempt:
                 self.counter.requests += 1
                 try:
-                    response = await self.client.chat.completions.create(
-                        model=self.model, messages=messages, **parameters
+                    create = (
+                        self.client.chat.completions if "messages" in request else self.client.completions
                     )
+                    response = await create.create(model=self.model, **request, **parameters)
                 except json.JSONDecodeError as error:  # a 200 with a broken body: the client does not wrap it
                     raise MalformedResponse(f"the response body is not valid JSON: {error}") from error
-                _check_completion(response)
+                _check_completion(response, chat="messages" in request)
                 return response
         raise AssertionError("unreachable")
 
@@ -172,9 +197,9 @@ class LLM:
         backoff = wait_exponential_jitter(multiplier=0.5, max=30)(retry_state)
         return min(retry_after, 60.0) if retry_after is not None else backoff
 
-    def _completion(self, prompt: str, response, latency_ms: float) -> Completion:
+    def _completion(self, prompt: str, response, latency_ms: float, chat: bool) -> Completion:
         choice = response.choices[0]
-        text = choice.message.content or ""
+        text = _answer_text(choice, chat) or ""
         usage = response.usage
         if usage and usage.prompt_tokens:
             prompt_tokens, completion_tokens, estimated = usage.prompt_tokens, usage.completion_tokens, False
@@ -188,5 +213,5 @@ class LLM:
             completion_tokens=completion_tokens,
             tokens_estimated=estimated,
             latency_ms=latency_ms,
-            decline_prob=decline_probability(getattr(choice, "logprobs", None)),
+            decline_prob=decline_probability(getattr(choice, "logprobs", None)) if chat else None,
         )

@@ -5,6 +5,9 @@ Methods:
 - `rag`: the top-k chunks ordered by score, each with its chunk index;
 - `rag_reorder`: the same chunks in the order of Jin et al. (best first, second best last);
 - `self_route`: the RAG prompt plus the paper's "unanswerable" clause; a declined question goes to `lc`.
+LongBench v2 uses its own templates (`longbench_v2.py`): `lc` is `0shot`, `0shot_cot` (a reasoning step, then
+the answer step) or `0shot_no_context` as the config says; `rag` its RAG template. LongBench's rule that a few
+tasks are sent without the chat template is kept (`uses_chat_template`).
 A run is resumable: the same run id answers only what is missing (or failed) before.
 """
 
@@ -14,15 +17,22 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-from schemas.benchmarks import MAX_NEW_TOKENS, Example, format_options, prompt_template, self_route_template
+from schemas.benchmarks import (
+    MAX_NEW_TOKENS,
+    Example,
+    format_options,
+    prompt_template,
+    self_route_template,
+    uses_chat_template,
+)
 from schemas.collection import collection_name, context_collection_config
 from schemas.evaluation import RETRIEVAL_METHODS, EvalConfig
 from schemas.prices import cost_usd, load_prices
 from schemas.settings import Settings
-from tasks.clients.llm import LLM
+from tasks.clients.llm import LLM, Completion
 from tasks.clients.tokens import Tokenizer, tokenizer_for
 from tasks.clients.vectorstore import connect
-from tasks.evaluation import scoring
+from tasks.evaluation import longbench_v2, scoring
 from tasks.evaluation.retrieval import RetrievedChunk, format_chunks, index_context, reorder, retrieve
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
 from tasks.ingestion.embed import embed_texts
@@ -60,16 +70,45 @@ class BenchmarkRun:
     def _max_new_tokens(self, example: Example) -> int:
         return MAX_NEW_TOKENS.get(example.dataset, 64)
 
-    def _fit(self, prompt: str, example: Example) -> str:
-        budget = self.settings.llm_context_tokens - self._max_new_tokens(example) - PROMPT_MARGIN_TOKENS
+    def _fit(self, prompt: str, example: Example, max_new: int | None = None) -> str:
+        """The prompt cut in the middle to leave room for the answer, by the benchmark's own rule."""
+        budget = (
+            self.settings.llm_context_tokens
+            - (max_new or self._max_new_tokens(example))
+            - PROMPT_MARGIN_TOKENS
+        )
+        if example.dataset == longbench_v2.DATASET:
+            return longbench_v2.truncate_middle(prompt, budget, self.tokenizer)
         return self.tokenizer.truncate_middle(prompt, budget)
 
     def lc_prompt(self, example: Example) -> str:
+        if example.dataset == longbench_v2.DATASET:
+            return self._fit(longbench_v2.build_prompt(example, self.config.longbench_v2_prompt), example)
         return self._fit(self._fill(prompt_template(example.dataset), example, example.context), example)
 
-    def rag_prompt(self, example: Example, chunks: list[RetrievedChunk], declinable: bool = False) -> str:
-        template = self_route_template(example.dataset) if declinable else prompt_template(example.dataset)
+    def rag_prompt(self, example: Example, chunks: list[RetrievedChunk], method: str = "rag") -> str:
+        """The RAG prompt of `rag`/`rag_reorder`, or Self-Route's first step (`self_route`: may decline)."""
+        if example.dataset == longbench_v2.DATASET:
+            return self._fit(longbench_v2.method_prompt(example, method, chunks=chunks), example)
+        template = (
+            self_route_template(example.dataset)
+            if method == "self_route"
+            else prompt_template(example.dataset)
+        )
         return self._fit(self._fill(template, example, format_chunks(chunks)), example)
+
+    async def _long_context(self, example: Example, llm: LLM) -> Completion:
+        """The LC answer; LongBench v2's chain-of-thought mode reasons first, then answers from its reasoning."""
+        max_new, chat = self._max_new_tokens(example), uses_chat_template(example.dataset)
+        if example.dataset != longbench_v2.DATASET or self.config.longbench_v2_prompt != "0shot_cot":
+            return await llm.complete(self.lc_prompt(example), max_new, chat=chat)
+        thinking_budget = longbench_v2.COT_MAX_NEW_TOKENS
+        prompt = self._fit(longbench_v2.build_prompt(example, "0shot_cot"), example, thinking_budget)
+        thought = await llm.complete(prompt, thinking_budget)
+        if not thought.ok:
+            return thought
+        answer_prompt = longbench_v2.build_prompt(example, "0shot_cot_ans", cot=thought.text)
+        return thought.followed_by(await llm.complete(self._fit(answer_prompt, example), max_new))
 
     # -- running -----------------------------------------------------------------------------------------
     def run(self) -> EvalSummary:
@@ -85,6 +124,9 @@ class BenchmarkRun:
                 self.model,
                 self.settings.llm_base_url,
             )
+            results.write_examples(con, [
+                [e.dataset, e.id, e.length, e.difficulty, e.length_class, e.domain] for e in self.examples
+            ])  # fmt: skip
             done = results.completed_units(con, self.run_id)
         units = [(example, method, k) for example in self.examples for method in self.config.methods
                  for k in (self.config.k if method in RETRIEVAL_METHODS else [0])
@@ -115,7 +157,8 @@ class BenchmarkRun:
         return {"methods": self.config.methods, "ks": self.config.k, "retriever": self.config.retriever,
                 "limit": self.config.limit, "chunk_words": self.settings.eval_chunk_words,
                 "hybrid_alpha": self.settings.eval_hybrid_alpha, "context_tokens": self.settings.llm_context_tokens,
-                "embedding_model": self.settings.embedding_model}  # fmt: skip
+                "embedding_model": self.settings.embedding_model,
+                "longbench_v2_prompt": self.config.longbench_v2_prompt}  # fmt: skip
 
     def _retrieve_all(self, units: list[tuple[Example, str, int]]) -> None:
         """Index each needed context once and retrieve top-k for every (example, k) still to answer."""
@@ -176,18 +219,16 @@ class BenchmarkRun:
         return errors
 
     async def _answer(self, example: Example, method: str, k: int, llm: LLM) -> tuple[dict, tuple | None]:
-        max_new = self._max_new_tokens(example)
+        max_new, chat = self._max_new_tokens(example), uses_chat_template(example.dataset)
         chunks = self.retrieved.get((example.id, k), [])
+        if method == "rag_reorder":
+            chunks = reorder(chunks)
 
         def rag():
-            if method == "self_route":
-                prompt = self.rag_prompt(example, chunks, declinable=True)
-                return llm.complete(prompt, max_new, want_logprobs=True)
-            return llm.complete(
-                self.rag_prompt(example, reorder(chunks) if method == "rag_reorder" else chunks), max_new
-            )
+            prompt = self.rag_prompt(example, chunks, method)
+            return llm.complete(prompt, max_new, want_logprobs=method == "self_route", chat=chat)
 
-        routed = await self_route.answer(method, rag, lambda: llm.complete(self.lc_prompt(example), max_new))
+        routed = await self_route.answer(method, rag, lambda: self._long_context(example, llm))
         return self._row(example, method, k, routed)
 
     def _row(

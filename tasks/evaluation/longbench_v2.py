@@ -89,7 +89,6 @@ METHOD_TEMPLATES: dict[str, str] = {
 
 _ANSWER_IN_PARENS = re.compile(r"The correct answer is \(([A-D])\)")
 _ANSWER_BARE = re.compile(r"The correct answer is ([A-D])")
-_UNANSWERABLE = re.compile(r"\bunanswerable\b", re.IGNORECASE)
 
 V2Item = Mapping[str, Any] | Example | LongBenchV2Record
 
@@ -231,12 +230,6 @@ def extract_answer(response: str | None) -> str | None:
 def is_correct(response: str | None, answer: str) -> bool:
     """The official judge: the extracted letter equals the gold letter (no letter is wrong)."""
     return extract_answer(response) == answer
-
-
-def is_declined(response: str | None) -> bool:
-    """Self-Route's signal on a v2 answer: no answer letter can be read, and the word "unanswerable" is there
-    (in any case, with any quotes around it). A response that names a letter is an answer, not a decline."""
-    return bool(response) and extract_answer(response) is None and bool(_UNANSWERABLE.search(response or ""))
 
 
 # -- accuracy -------------------------------------------------------------------------------------------------

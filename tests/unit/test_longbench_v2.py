@@ -168,23 +168,6 @@ def test_extract_answer_shapes(response: str | None, letter: str | None) -> None
     assert v2.extract_answer(response) == letter
 
 
-@pytest.mark.parametrize(
-    ("response", "declined"),
-    [
-        ("unanswerable", True),
-        ('The correct answer is "unanswerable".', True),
-        ("The correct answer is (unanswerable)", True),
-        ("“Unanswerable”", True),
-        ("The correct answer is (B); the question is not unanswerable", False),  # a letter is an answer
-        ("The correct answer is (B)", False),
-        ("answerable", False),
-        ("", False),
-    ],
-)
-def test_is_declined(response: str, declined: bool) -> None:
-    assert v2.is_declined(response) is declined
-
-
 class CharTokenizer:
     """One token per character; counts its decode calls."""
 
