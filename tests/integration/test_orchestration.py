@@ -11,6 +11,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from schemas.collection import collection_name
 from tasks.clients.vectorstore import connect, live_collection
+from tasks.evaluation.mini import generate, write_jsonl
 from tasks.ingestion.events import detect_changes
 from tasks.ingestion.rebuild import rebuild
 from tasks.ingestion.run import ingest
@@ -138,16 +139,18 @@ def test_full_rebuild_swaps_the_alias_while_queries_keep_answering(running_servi
 
 @pytest.fixture()
 def plan_file(tmp_path):
-    """A nightly plan over a small folder and two examples of the mini benchmark."""
+    """A nightly plan over a small folder and two examples of the mini benchmark, in a data set file of its
+    own: no earlier run of the test session is its baseline."""
     docs = tmp_path / "docs"
     docs.mkdir()
     _write(docs, "tide.txt", "tide")
+    write_jsonl(generate(), tmp_path / "nightly-mini.jsonl")
     path = tmp_path / "plan.yaml"
 
     def write(max_score_drop: float = 2.0, baseline: str = "previous") -> str:
         path.write_text(
             f"sources:\n  - path: docs\n    collection: NightlySources\n"
-            f"evaluations:\n  - dataset: mini\n    methods: [rag, lc]\n    k: [3]\n    limit: 2\n"
+            f"evaluations:\n  - dataset: nightly-mini.jsonl\n    methods: [rag, lc]\n    k: [3]\n    limit: 2\n"
             f"    baseline: {baseline}\n"
             f"regression:\n  max_score_drop: {max_score_drop}\n  max_cost_rise_pct: 20\n"
         )
