@@ -4,8 +4,6 @@ never changes anything, on disk or in the warehouse."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -15,17 +13,8 @@ from schemas.collection import collection_name
 from tasks.clients.vectorstore import connect
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import OutsideSourceRoots
+from tests.support.cli import run_cli
 from tests.support.corpus import body
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ragroute.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "500", **(env or {})},  # one line per message
-    )
 
 
 def _sources(tmp_path: Path) -> tuple[Path, Path]:
@@ -61,7 +50,9 @@ def test_folders_outside_the_source_roots_are_refused(running_services, tmp_path
 
 def test_cli_ingest_outside_the_source_roots_is_a_clear_error(running_services, tmp_path):
     allowed, other = _sources(tmp_path)
-    result = _cli("ingest", str(other), "--collection", "Roots", env={"RAGROUTE_SOURCE_ROOTS": str(allowed)})
+    result = run_cli(
+        "ingest", str(other), "--collection", "Roots", env={"RAGROUTE_SOURCE_ROOTS": str(allowed)}
+    )
     assert result.returncode == 1
     assert f"error: {other} is outside the configured source roots ({allowed})" in " ".join(
         result.stderr.split()

@@ -3,7 +3,6 @@ cluster that requires an API key works with `WEAVIATE_API_KEY` and refuses ragro
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -25,20 +24,10 @@ from tasks.clients import services
 from tasks.clients.vectorstore import connect
 from tasks.ingestion.run import ingest
 from tests.support.corpus import body
+from tests.support.readers import files_containing
 
 # The second Weaviate: HTTP 19110 (cluster ports 19111-19115), gRPC 19120.
 SECURED_HTTP_PORT, SECURED_GRPC_PORT = 19110, 19120
-
-
-def files_containing(folder: Path, needle: bytes) -> list[Path]:
-    """Every file under `folder` whose bytes contain `needle`."""
-    found = []
-    for directory, _, names in os.walk(folder):
-        for name in names:
-            path = Path(directory) / name
-            if path.is_file() and not path.is_symlink() and needle in path.read_bytes():
-                found.append(path)
-    return found
 
 
 @pytest.fixture

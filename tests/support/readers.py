@@ -1,6 +1,9 @@
-"""Reading what a test's run left behind: warehouse rows and Weaviate objects."""
+"""Reading what a test's run left behind: warehouse rows, Weaviate objects and files holding a secret."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import duckdb
 
@@ -20,3 +23,14 @@ def collection_objects(settings: Settings, base: str) -> dict[str, dict]:
     with connect(settings) as client:
         collection = client.collections.use(collection_name(base, settings.embedding_model))
         return {str(o.uuid): o.properties for o in collection.iterator()}
+
+
+def files_containing(folder: Path, needle: bytes) -> list[Path]:
+    """Every file under `folder` whose bytes contain `needle`."""
+    found = []
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            path = Path(directory) / name
+            if path.is_file() and not path.is_symlink() and needle in path.read_bytes():
+                found.append(path)
+    return found

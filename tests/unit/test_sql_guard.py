@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from schemas.documents import QuarantineRecord
+from tests.support.cli import run_cli
 from warehouse import manifest
 from warehouse.db import connect as warehouse_connect
 from warehouse.query import WriteRefused, open_read_only, run_query
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ragroute.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "500", **(env or {})},  # one line per message
-    )
 
 
 @pytest.fixture
@@ -140,7 +128,7 @@ def test_sql_never_downloads_an_extension(warehouse):
 )
 def test_sql_cli_refuses_with_a_clear_error(warehouse, sql, refused):
     before = _state(warehouse)
-    result = _cli("sql", sql)
+    result = run_cli("sql", sql)
     assert result.returncode == 1
     assert f"`ragroute sql` is read-only: {refused}" in " ".join(result.stderr.split())
     assert _state(warehouse) == before
