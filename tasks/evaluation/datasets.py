@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,41 +98,37 @@ def _json_array(path: Path) -> list[object] | None:
     return items if isinstance(items, list) else None
 
 
+def _entries(path: Path) -> Iterator[tuple[str, int, Callable[[], object]]]:
+    """(where, number, read) per record: a JSON array's items (LongBench v2's `data.json`), else the file's
+    non-empty lines; `read()` parses one, so a bad line fails alone."""
+    items = _json_array(path)
+    if items is not None:
+        for index, item in enumerate(items):
+            yield f"{path}[{index}]", index + 1, lambda item=item: item
+        return
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield f"{path}:{number}", number, lambda line=line: json.loads(line.decode("utf-8"))
+
+
 def load_jsonl(path: Path, name: str | None = None) -> LoadedDataset:
     """Read a LongBench, ∞Bench or corpus-QA JSONL file; bad lines become problems, not errors."""
     loaded = LoadedDataset(name=name or path.stem, source=str(path))
-    items = _json_array(path)
-    if items is not None:
-        for index, record in enumerate(items):
-            try:
-                item = _parse_line(record, path, index + 1)
-            except (ValidationError, KeyError, TypeError) as error:
-                loaded.problems.append(QuarantineRecord(
-                    path=f"{path}[{index}]", stage="dataset",
-                    reason=f"malformed record: {type(error).__name__}", detail=str(error)[:300],
-                ))  # fmt: skip
-                continue
-            (loaded.questions if isinstance(item, CorpusQuestion) else loaded.examples).append(item)
-        if not loaded.examples and not loaded.questions:
-            raise DatasetUnavailable(
-                f"{path} holds no usable record ({len(loaded.problems)} malformed item(s))"
-            )
-        return loaded
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = _parse_line(json.loads(line.decode("utf-8")), path, number)
-            except (UnicodeDecodeError, json.JSONDecodeError, ValidationError, KeyError, TypeError) as error:
-                loaded.problems.append(QuarantineRecord(
-                    path=f"{path}:{number}", stage="dataset",
-                    reason=f"malformed record: {type(error).__name__}", detail=str(error)[:300],
-                ))  # fmt: skip
-                continue
-            (loaded.questions if isinstance(item, CorpusQuestion) else loaded.examples).append(item)
+    for where, number, read in _entries(path):
+        try:
+            item = _parse_line(read(), path, number)
+        except (UnicodeDecodeError, json.JSONDecodeError, ValidationError, KeyError, TypeError) as error:
+            loaded.problems.append(QuarantineRecord(
+                path=where, stage="dataset", reason=f"malformed record: {type(error).__name__}",
+                detail=str(error)[:300],
+            ))  # fmt: skip
+            continue
+        (loaded.questions if isinstance(item, CorpusQuestion) else loaded.examples).append(item)
     if not loaded.examples and not loaded.questions:
-        raise DatasetUnavailable(f"{path} holds no usable record ({len(loaded.problems)} malformed line(s))")
+        raise DatasetUnavailable(
+            f"{path} holds no usable record ({len(loaded.problems)} malformed record(s))"
+        )
     return loaded
 
 
