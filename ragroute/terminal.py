@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 console = Console(stderr=True)
+LOG_ROTATE_BYTES = 20 * 1024 * 1024  # beyond this the log file starts afresh; the previous one is kept as .1
 
 
 class _State:
@@ -28,6 +29,8 @@ def send_noise_to_log(log_file: Path) -> None:
     if state.verbose or state.log_file is not None:
         return
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    if log_file.exists() and log_file.stat().st_size > LOG_ROTATE_BYTES:
+        log_file.replace(log_file.with_name(log_file.name + ".1"))
     sys.stderr.flush()
     console.file = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     with log_file.open("a", encoding="utf-8") as log:
