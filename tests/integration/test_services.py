@@ -103,7 +103,10 @@ def test_missing_binary_tells_how_to_get_it(tmp_path):
 
 def test_external_endpoints_are_not_started(tmp_path):
     settings = Settings(
-        weaviate_url="http://10.0.0.1:8080", openai_base_url="http://10.0.0.2:8000/v1", data_dir=tmp_path
+        weaviate_url="http://10.0.0.1:8080",
+        openai_base_url="http://10.0.0.2:8000/v1",
+        prefect_api_url="http://10.0.0.3:4200/api",
+        data_dir=tmp_path,
     )
     assert services.managed_services(settings) == []
 
