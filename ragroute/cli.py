@@ -9,19 +9,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ragroute.terminal import console, send_noise_to_log, state
 from schemas.errors import RagrouteError
 from schemas.evaluation import EVAL_METHODS
 from schemas.settings import apply_library_environment, get_settings
 from tasks.clients import services
 
-console = Console(stderr=True)
-
 
 class _App(typer.Typer):
-    """Every user-facing error (a `RagrouteError`) ends the command with its message and exit code 1."""
+    """Every user-facing error (a `RagrouteError`) ends the command with its message and exit code 1; an
+    unexpected one is named on the terminal, with its traceback in the log file (unless `--verbose`)."""
 
     def __call__(self, *args, **kwargs):
         try:
@@ -29,21 +30,54 @@ class _App(typer.Typer):
         except RagrouteError as error:
             console.print(f"[red]error:[/red] {error}")
             sys.exit(1)
+        except Exception as error:
+            if state.log_file is not None:
+                console.print(
+                    f"[red]error:[/red] {type(error).__name__}: {error} (traceback in {state.log_file})"
+                )
+            raise
 
 
 app = _App(
     help="ragroute: RAG vs long-context vs Self-Route, measured on your documents.", no_args_is_help=True
 )
 services_app = typer.Typer(
-    help="Start, stop and inspect the local Weaviate and LLM servers.", no_args_is_help=True
+    help="Start, stop and inspect the local Weaviate, LLM and Prefect servers.", no_args_is_help=True
 )
 app.add_typer(services_app, name="services")
 
 
 @app.callback()
-def main() -> None:
+def main(
+    verbose: bool = typer.Option(
+        False,
+        "-v",
+        "--verbose",
+        help="Show other libraries' warnings, logs and progress bars here instead of in "
+        "<data dir>/logs/ragroute.log.",
+    ),
+) -> None:
     """ragroute: RAG vs long-context vs Self-Route, measured on your documents."""
+    state.verbose = verbose
     apply_library_environment()
+
+
+def _quiet() -> None:
+    """Send other libraries' output to the log file from here on (a command calls it once its arguments
+    parsed, so usage errors still reach the terminal)."""
+    send_noise_to_log(get_settings().cli_log_file)
+
+
+def _start_flows() -> None:
+    """Quiet the terminal; say once when flows will start a temporary Prefect server, and how to avoid it."""
+    _quiet()
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        console.print(
+            "[dim]no Prefect server running: this command starts a temporary one (slow); "
+            "`ragroute services up` keeps one running[/dim]"
+        )
 
 
 def _fail(message: str) -> None:
@@ -53,14 +87,19 @@ def _fail(message: str) -> None:
 
 @services_app.command("up")
 def services_up() -> None:
-    """Start Weaviate and the llama.cpp server on loopback (each only if no external endpoint is set)."""
+    """Start Weaviate, the llama.cpp server and a Prefect server on loopback (each only if no external
+    endpoint is set: WEAVIATE_URL, OPENAI_BASE_URL, PREFECT_API_URL); CLI flows then run on that Prefect server."""
     settings = get_settings()
     with console.status("starting services…"):
         started = services.up(settings)
-    for name, state in started.items():
-        console.print(f"{name}: {state}")
+    for name, started_state in started.items():
+        console.print(f"{name}: {started_state}")
+    if "prefect" in started:
+        console.print(f"Prefect UI: {settings.local_prefect_api_url.removesuffix('/api')}")
     if not started:
-        console.print("nothing to start: WEAVIATE_URL and OPENAI_BASE_URL point at external services")
+        console.print(
+            "nothing to start: WEAVIATE_URL, OPENAI_BASE_URL and PREFECT_API_URL point at external services"
+        )
 
 
 @services_app.command("down")
@@ -72,13 +111,13 @@ def services_down() -> None:
 
 @services_app.command("status")
 def services_status(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Show where Weaviate and the LLM endpoint are, and what they serve."""
-    state = services.status(get_settings())
+    """Show where Weaviate, the LLM endpoint and the Prefect server are, and what they serve."""
+    found = services.status(get_settings())
     if as_json:
-        typer.echo(json.dumps(state))
+        typer.echo(json.dumps(found))
         return
     table = Table("service", "endpoint", "serves", "managed", "pid")
-    weaviate, llm = state["weaviate"], state["llm"]
+    weaviate, llm, prefect = found["weaviate"], found["llm"], found["prefect"]
     table.add_row(
         "weaviate",
         weaviate["url"],
@@ -93,6 +132,13 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
         str(llm["managed"]),
         str(llm["pid"] or "-"),
     )
+    table.add_row(
+        "prefect",
+        prefect["api_url"],
+        f"Prefect {prefect['version']}" if prefect["version"] else "[red]unreachable",
+        str(prefect["managed"]),
+        str(prefect["pid"] or "-"),
+    )
     Console().print(table)
 
 
@@ -103,7 +149,9 @@ def _progress(label: str) -> Iterator[Callable[[str, int, int], None]]:
 
     columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.description}"))  # fmt: skip
-    with Progress(*columns, console=console) as bar:
+    # Quiet, other output goes to the log file: the bar must not pull it back onto the terminal.
+    redirect = state.log_file is None
+    with Progress(*columns, console=console, redirect_stdout=redirect, redirect_stderr=redirect) as bar:
         task_id = bar.add_task("starting", total=None)
         yield lambda message, done, total: bar.update(
             task_id, description=message, completed=done, total=total
@@ -122,10 +170,12 @@ def ingest_command(
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Index new and changed documents under PATH into Weaviate; remove chunks of deleted ones."""
-    from flows.ingest import ingest_flow
     from tasks.ingestion.sources import ensure_within_source_roots
 
     ensure_within_source_roots(path, get_settings())  # refused before a flow run starts
+    _start_flows()
+    from flows.ingest import ingest_flow
+
     with _progress("ingest") as show:
         result = ingest_flow(str(path), collection, show, full)
     if full:
@@ -192,7 +242,6 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Compare RAG, long context and Self-Route on a data set; results go to DuckDB."""
-    from flows.evaluate import evaluate_flow
     from schemas.evaluation import EvalConfig
 
     config = EvalConfig.checked(
@@ -205,22 +254,12 @@ def eval_command(
         limit=limit,
         collection=collection,
     )
+    _start_flows()
+    from flows.evaluate import evaluate_flow
+
     with _progress("eval") as show:
         summary = evaluate_flow(config, show)
-    table = Table("method", "k", "n", "score", "prompt tok", "compl tok", "$", "tok % of LC", "answerable %")
-    for row in summary.methods:
-        table.add_row(
-            row["method"],
-            str(row["k"]),
-            str(row["n"]),
-            f"{row['score']:.2f}",
-            str(row["prompt_tokens"]),
-            str(row["completion_tokens"]),
-            f"{row['cost_usd'] or 0:.4f}",
-            "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}",
-            "-" if row["answerable_pct"] is None else f"{row['answerable_pct']:.1f}",
-        )
-    Console(stderr=True).print(table)
+    console.print(method_table(summary.methods))
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.llm_calls} LLM calls, "
         f"{summary.cached_calls} cached, {summary.errors} errors"
@@ -240,6 +279,27 @@ def eval_command(
         )
 
 
+def method_table(rows: list[dict]) -> Table:
+    """The per-method summary of an evaluation; method names and header words are never cut (headers wrap)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    table.add_column("method", no_wrap=True, min_width=max((len(row["method"]) for row in rows), default=6))
+    for header in ("k", "n", "score", "prompt tok", "compl tok", "$", "tok % of LC", "answerable %"):
+        table.add_column(header, justify="right", min_width=max(len(word) for word in header.split()))
+    for row in rows:
+        table.add_row(
+            row["method"],
+            str(row["k"]),
+            str(row["n"]),
+            f"{row['score']:.2f}",
+            str(row["prompt_tokens"]),
+            str(row["completion_tokens"]),
+            f"{row['cost_usd'] or 0:.4f}",
+            "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}",
+            "-" if row["answerable_pct"] is None else f"{row['answerable_pct']:.1f}",
+        )
+    return table
+
+
 @app.command("score")
 def score_command(
     file: Path = typer.Argument(..., help="JSONL with `pred`, `answers` (and `all_classes`/`options`)."),
@@ -251,6 +311,7 @@ def score_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score predictions made elsewhere, exactly as the official benchmark code does."""
+    _quiet()
     from tasks.evaluation.scoring import score_file
 
     try:
@@ -322,6 +383,7 @@ def report_command(
     ),
 ) -> None:
     """Write a self-contained HTML dashboard (works offline) from the warehouse."""
+    _quiet()
     from warehouse.report import build_report
 
     try:
@@ -340,6 +402,7 @@ def ask_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Answer a question over an ingested collection, with the route taken and checked citations."""
+    _quiet()
     from tasks.routing.ask import Asker
 
     result = Asker(get_settings(), collection).ask(question, method=method, k=k)
@@ -387,6 +450,7 @@ def nightly_command(
     plan: Path | None = typer.Option(None, "--plan", help="The plan file (default: RAGROUTE_PLAN_PATH)."),
 ) -> None:
     """Run the nightly job here and now: ingest the plan's sources, evaluate, report, check regressions."""
+    _start_flows()
     from flows.nightly import nightly_flow
     from tasks.evaluation.regression import RegressionDetected
 
@@ -403,8 +467,8 @@ def deploy_command() -> None:
     """Create the `cpu` and `gpu` process work pools if missing and apply prefect.yaml (needs PREFECT_API_URL)."""
     from tasks.clients.deploy import apply_deployments, ensure_work_pools
 
-    for pool, state in ensure_work_pools().items():
-        console.print(f"work pool {pool}: {state}")
+    for pool, pool_state in ensure_work_pools().items():
+        console.print(f"work pool {pool}: {pool_state}")
     output = apply_deployments()
     console.print(output.strip()[-2000:])
 
@@ -445,6 +509,7 @@ def watch_command(
 @app.command("check")
 def check() -> None:
     """Run the `health` flow: Weaviate version, one LLM completion, a row in DuckDB."""
+    _start_flows()
     from flows.health import health
 
     result = health()

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
 
     # Orchestration: the nightly plan, and where Prefect keeps task results (the cross-run cache; use shared
     # storage when workers on several hosts should share it).
+    # A Prefect server of our own (`ragroute services up`) unless `PREFECT_API_URL` points at one.
+    prefect_api_url: str | None = Field(
+        default=None, validation_alias=_env("prefect_api_url", "PREFECT_API_URL")
+    )
+    prefect_host: str = "127.0.0.1"
+    prefect_port: int = 4200
+    prefect_start_timeout_s: float = 180.0
     plan_path: Path = PROJECT_ROOT / "ragroute-plan.yaml"
     result_storage_path: Path | None = None
     nightly_cache_days: int = 7
@@ -134,6 +141,14 @@ class Settings(BaseSettings):
     @property
     def llm_is_local(self) -> bool:
         return not self.openai_base_url
+
+    @property
+    def prefect_is_local(self) -> bool:
+        return not self.prefect_api_url
+
+    @property
+    def local_prefect_api_url(self) -> str:
+        return f"http://{self.prefect_host}:{self.prefect_port}/api"
 
     @property
     def weaviate_http_url(self) -> str:
@@ -180,6 +195,15 @@ class Settings(BaseSettings):
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
+    @property
+    def cli_log_file(self) -> Path:
+        """Where the CLI sends other libraries' warnings, logs and progress bars (unless `--verbose`)."""
+        return self.log_dir / "ragroute.log"
+
+    @property
+    def prefect_pid_file(self) -> Path:
+        return self.run_dir / "prefect.pid"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -199,13 +223,27 @@ LIBRARY_ENVIRONMENT = {
     # tesseract's OpenMP threads make one page several times slower on small machines; ragroute runs
     # documents in parallel instead.
     "OMP_THREAD_LIMIT": "1",
-    # Without PREFECT_API_URL each flow run starts a temporary Prefect server; give it time on a busy machine.
+    # Without a Prefect server (PREFECT_API_URL, or the local one of `ragroute services up`) each flow run
+    # starts a temporary one; give it time on a busy machine.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 }
 
 
 def apply_library_environment() -> None:
-    """Set the libraries' environment defaults (a value the user set wins)."""
+    """Set the libraries' environment defaults (a value the user set wins), and point Prefect at the local
+    server of `ragroute services up` when it runs, so flows do not start a temporary one."""
     for name, value in LIBRARY_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    settings = get_settings()
+    if settings.prefect_is_local and _pid_alive(settings.prefect_pid_file):
+        os.environ["PREFECT_API_URL"] = settings.local_prefect_api_url
+
+
+def _pid_alive(pid_file: Path) -> bool:
+    """Whether the process named in a PID file runs (the file is written by `tasks.clients.services`)."""
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True

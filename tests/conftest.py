@@ -21,6 +21,7 @@ os.environ.update(
         "RAGROUTE_WEAVIATE_HTTP_PORT": str(18079 + PORT_OFFSET),
         "RAGROUTE_WEAVIATE_GRPC_PORT": str(50160 + PORT_OFFSET),
         "RAGROUTE_LLM_PORT": str(18011 + PORT_OFFSET),
+        "RAGROUTE_PREFECT_PORT": str(18430 + PORT_OFFSET),
         # Small enough that deleting a few hundred objects needs several calls.
         "RAGROUTE_WEAVIATE_QUERY_MAXIMUM_RESULTS": "100",
         "PREFECT_HOME": str(TEST_DATA_DIR / "prefect"),

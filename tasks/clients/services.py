@@ -1,7 +1,8 @@
-"""Start, stop and inspect the local services: a Weaviate server and llama.cpp's OpenAI-compatible server.
+"""Start, stop and inspect the local services: a Weaviate server, llama.cpp's OpenAI-compatible server and a
+Prefect server (SQLite under the data dir) that CLI flows run against.
 
 Each runs on loopback as a detached process with a PID file and a log file under the data dir. A service is
-started only when no external endpoint is configured (`WEAVIATE_URL`, `OPENAI_BASE_URL`).
+started only when no external endpoint is configured (`WEAVIATE_URL`, `OPENAI_BASE_URL`, `PREFECT_API_URL`).
 """
 
 from __future__ import annotations
@@ -124,6 +125,34 @@ def llm_service(settings: Settings) -> Service:
     )
 
 
+def prefect_service(settings: Settings) -> Service:
+    """A Prefect server with its SQLite database under the data dir; its UI is at the API URL without `/api`."""
+    home = settings.data_dir / "prefect"
+    argv = [
+        sys.executable, "-m", "prefect", "server", "start",
+        "--host", settings.prefect_host,
+        "--port", str(settings.prefect_port),
+        "--analytics-off",
+    ]  # fmt: skip
+    env = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        "PREFECT_API_URL": settings.local_prefect_api_url,
+    }
+    return Service(
+        name="prefect",
+        argv=argv,
+        host=settings.prefect_host,
+        requires=Path(sys.executable),
+        ready_url=f"{settings.local_prefect_api_url}/health",
+        ports={"RAGROUTE_PREFECT_PORT": settings.prefect_port},
+        timeout_s=settings.prefect_start_timeout_s,
+        env=env,
+    )
+
+
 def managed_services(settings: Settings) -> list[Service]:
     """The services ragroute runs itself: those without an external endpoint configured."""
     services = []
@@ -131,6 +160,8 @@ def managed_services(settings: Settings) -> list[Service]:
         services.append(weaviate_service(settings))
     if settings.llm_is_local:
         services.append(llm_service(settings))
+    if settings.prefect_is_local:
+        services.append(prefect_service(settings))
     return services
 
 
@@ -259,14 +290,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def up(settings: Settings) -> dict[str, str]:
-    """Start every managed service; returns each one's state ('started' or 'running')."""
-    return {service.name: start(settings, service) for service in managed_services(settings)}
+def up(settings: Settings, names: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Start every managed service (or only those `names`); returns each one's state ('started' or 'running')."""
+    chosen = [s for s in managed_services(settings) if names is None or s.name in names]
+    return {service.name: start(settings, service) for service in chosen}
 
 
 def down(settings: Settings) -> dict[str, bool]:
     """Stop every service ragroute started; returns whether each one was running."""
-    return {name: stop(settings, name) for name in ("llm", "weaviate")}
+    return {name: stop(settings, name) for name in ("prefect", "llm", "weaviate")}
 
 
 def weaviate_version(settings: Settings) -> str | None:
@@ -296,6 +328,21 @@ def llm_models(settings: Settings) -> list[str]:
         return []
 
 
+def prefect_url(settings: Settings) -> str:
+    """The Prefect API flows run against: `PREFECT_API_URL`, else the local server's."""
+    return settings.prefect_api_url or settings.local_prefect_api_url
+
+
+def prefect_version(settings: Settings) -> str | None:
+    """The Prefect server's version, or None when it cannot be reached."""
+    try:
+        response = httpx.get(f"{prefect_url(settings)}/admin/version", timeout=5.0)
+        response.raise_for_status()
+        return str(response.json())
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
 def status(settings: Settings) -> dict[str, dict]:
     """Where each service is and what it serves."""
     models = llm_models(settings)
@@ -312,5 +359,12 @@ def status(settings: Settings) -> dict[str, dict]:
             "models": models,
             "managed": settings.llm_is_local,
             "pid": running_pid(settings, "llm"),
+        },
+        "prefect": {
+            "api_url": prefect_url(settings),
+            "ui_url": prefect_url(settings).removesuffix("/api"),
+            "version": prefect_version(settings),
+            "managed": settings.prefect_is_local,
+            "pid": running_pid(settings, "prefect"),
         },
     }

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from schemas.documents import Chunk, QuarantineRecord
 from schemas.quality import SUITE_NAME, chunk_expectations
 from schemas.settings import Settings, apply_library_environment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -37,6 +39,8 @@ def non_alpha_ratio(text: str) -> float:
 
 
 def chunk_frame(chunks: list[Chunk]) -> pd.DataFrame:
+    import pandas as pd  # imported on first use: a run with nothing to validate never pays for it
+
     return pd.DataFrame(
         {
             "chunk_id": [c.chunk_id for c in chunks],

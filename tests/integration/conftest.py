@@ -17,8 +17,9 @@ from warehouse.db import session
 
 @pytest.fixture(scope="session")
 def running_services(settings: Settings) -> Iterator[Settings]:
-    """Weaviate and the LLM server, started once for the session (unless external ones are configured)."""
-    services.up(settings)
+    """Weaviate and the LLM server, started once for the session (unless external ones are configured); flows
+    run under `prefect_test_harness` or a test's own Prefect server."""
+    services.up(settings, ("weaviate", "llm"))
     yield settings
     services.down(settings)
 
