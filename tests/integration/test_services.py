@@ -50,7 +50,7 @@ def test_up_status_down_leaves_no_process(own_env):
         assert state["weaviate"]["url"] == "http://127.0.0.1:28079"
         assert state["weaviate"]["version"] == Settings().weaviate_version.removeprefix("v")
         assert state["llm"]["base_url"] == "http://127.0.0.1:28011/v1"
-        assert state["llm"]["model"] == "SmolLM2-135M-Instruct"
+        assert state["llm"]["model"] == Settings().llm_model
         pids = [state["weaviate"]["pid"], state["llm"]["pid"]]
         assert all(pids) and all(_alive(pid) for pid in pids)
         again = _cli("services", "up", env=own_env)
