@@ -34,6 +34,9 @@ class EvalConfig(BaseModel):
     collection: str | None = None  # for a corpus QA set: the ingested collection
     model: str | None = None  # the model name sent to the endpoint
     run_id: str | None = None  # resume this run: answer only what is missing
+    # Self-Route's decline threshold τ: also route to LC when P("unanswerable") ≥ τ. Unset: the paper's
+    # text-only rule, and τ is picked from the run's own routing frontier (a calibration run).
+    decline_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     # `previous`: the last completed run of the same data set and model; or a pinned run id.
     baseline: str = "previous"
 

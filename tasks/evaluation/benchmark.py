@@ -105,6 +105,7 @@ class BenchmarkRun:
             errors,
             llm.counter.requests,
             llm.counter.cached,
+            self.config.decline_threshold,
         )
 
     def _db(self):
@@ -113,7 +114,8 @@ class BenchmarkRun:
 
     def _config_record(self) -> dict:
         return {"methods": self.config.methods, "ks": self.config.k, "retriever": self.config.retriever,
-                "limit": self.config.limit, "chunk_words": self.settings.eval_chunk_words,
+                "limit": self.config.limit, "decline_threshold": self.config.decline_threshold,
+                "chunk_words": self.settings.eval_chunk_words,
                 "hybrid_alpha": self.settings.eval_hybrid_alpha, "context_tokens": self.settings.llm_context_tokens,
                 "embedding_model": self.settings.embedding_model}  # fmt: skip
 
@@ -187,7 +189,9 @@ class BenchmarkRun:
                 self.rag_prompt(example, reorder(chunks) if method == "rag_reorder" else chunks), max_new
             )
 
-        routed = await self_route.answer(method, rag, lambda: llm.complete(self.lc_prompt(example), max_new))
+        routed = await self_route.answer(
+            method, rag, lambda: llm.complete(self.lc_prompt(example), max_new), self.config.decline_threshold
+        )
         return self._row(example, method, k, routed)
 
     def _row(
@@ -199,6 +203,7 @@ class BenchmarkRun:
             "retriever": self.config.retriever if method in RETRIEVAL_METHODS else None, "model": self.model,
             "route": None if error else routed.route, "prediction": None if error else routed.final.text,
             "step1_prediction": first.text if first else None, "decline_prob": first.decline_prob if first else None,
+            "step1_declined": routed.text_declined,
             "prompt_tokens": routed.prompt_tokens, "completion_tokens": routed.completion_tokens,
             "tokens_estimated": any(c.tokens_estimated for c in routed.spent),
             "cost_usd": None if error
