@@ -375,6 +375,12 @@ def ask_command(
             f"route: {result.route} · {result.prompt_tokens} prompt + {result.completion_tokens} completion "
             f"tokens · ${result.cost_usd or 0:.6f} · {result.latency_ms:.0f} ms"
         )
+        if result.method == "self_route":
+            tau = "text only" if result.decline_threshold is None else f"τ = {result.decline_threshold:g}"
+            prob = "" if result.decline_prob is None else f', P("unanswerable") = {result.decline_prob:.3f}'
+            out.print(f"decline rule: {tau}{prob}")
+        if result.answer_from_evidence:
+            out.print("[yellow]the model gave no answer in words: its evidence sentence is shown")
         for citation in result.citations:
             out.print(
                 f"[{citation.number}] {citation.source_path} p.{citation.page} (chunk {citation.chunk_id})"
