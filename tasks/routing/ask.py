@@ -8,9 +8,10 @@ the middle to fit the model. Citations are parsed, checked against the numbers t
 invented one is dropped and flagged) and mapped back to document, page and chunk, with the sentences used as
 evidence; an answer citing nothing is attributed to the passage sharing most of its words.
 
-An answer with no word in it (empty, or a bare number such as a passage number) is never returned: the model
-is asked once more with a stricter prompt, and if that fails too the answer is the evidence sentence of the
-passage it rests on (`answer_from_evidence`).
+An answer with no word in it (empty, or a bare number such as a passage number), or one that no passage in the
+prompt supports (a small model may splice two passages' facts), is not returned as is: the model is asked once
+more with a stricter prompt, and if that fails too the answer is the evidence sentence of the passage sharing
+most words with the question (`answer_from_evidence`).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ STOPWORDS = frozenset({"a", "an", "and", "are", "as", "at", "be", "by", "for", "
                        "was", "were", "which", "who", "with"})  # fmt: skip
 
 INSTRUCTION = (
-    "Answer the question using only the numbered passages below.\n"
+    "Answer the question using only the numbered passages above.\n"
     "Reply with two lines:\n"
     "Answer: <one short sentence, in words, that answers the question>\n"
     "Passages: <the numbers of the passages you used, for example [1] or [2][4]>"
@@ -170,7 +171,8 @@ def build_prompt(question: str, passages: list[Passage], declinable: bool, stric
         f"[{p.number}] (from {p.source_path.rsplit('/', 1)[-1]}, page {p.page}) {p.text}" for p in passages
     )
     instruction = "\n".join([INSTRUCTION] + [DECLINE] * declinable + [STRICT] * strict)
-    return f"{instruction}\n\n{numbered}\n\nQuestion: {question}"
+    # A small model keeps to the question better when it reads it before and after the passages.
+    return f"Question: {question}\n\n{numbered}\n\nQuestion: {question}\n\n{instruction}"
 
 
 def split_answer(text: str) -> tuple[str, list[int]]:
@@ -186,6 +188,12 @@ def split_answer(text: str) -> tuple[str, list[int]]:
 def is_usable(answer: str) -> bool:
     """An answer says something in words: not empty, not a bare number (such as a passage number)."""
     return bool(LETTERS.search(answer))
+
+
+def acceptable(text: str, passages: list[Passage], question: str) -> bool:
+    """A model's reply to return: in words, and a decline or supported by a passage in the prompt."""
+    words, _ = split_answer(text)
+    return is_usable(words) and (self_route.is_declined(text) or bool(attribute(words, passages, question)))
 
 
 def _words(text: str) -> set[str]:
@@ -252,10 +260,10 @@ def retried(first: Completion, second: Completion) -> Completion:
     )
 
 
-def evidence_answer(citations: list[Citation], passages: list[Passage], question: str) -> list[Citation]:
-    """The citation whose evidence sentence stands in for an answer without words: the first cited passage,
-    else the passage sharing most words with the question."""
-    chosen = citations[:1] or attribute(question, passages, question, min_overlap=1)
+def evidence_answer(passages: list[Passage], question: str) -> list[Citation]:
+    """The citation whose evidence sentence stands in for an unusable answer: the passage sharing most words
+    with the question, and its sentence sharing most of them."""
+    chosen = attribute(question, passages, question, min_overlap=1)
     return chosen if chosen and chosen[0].evidence else []
 
 
@@ -322,7 +330,7 @@ class Asker:
         async def ask(passages: list[Passage], declinable: bool) -> Completion:
             prompt, shown[:] = self._fit(build_prompt(question, passages, declinable), passages)
             first = await llm.complete(prompt, ASK_MAX_NEW_TOKENS, want_logprobs=declinable)
-            if not first.ok or is_usable(split_answer(first.text or "")[0]):
+            if not first.ok or acceptable(first.text or "", shown, question):
                 return first
             strict, _ = self._fit(build_prompt(question, passages, declinable, strict=True), passages)
             return retried(first, await llm.complete(strict, ASK_MAX_NEW_TOKENS))
@@ -355,18 +363,20 @@ class Asker:
             result.route = routed.route
             result.citations, result.invented_citations = parse_citations(routed.final.text, shown, question)
             result.answer, _ = split_answer(routed.final.text)
-            if not is_usable(result.answer):
+            if not acceptable(routed.final.text, shown, question):
                 self._answer_from_evidence(result, shown, question)
 
     @staticmethod
     def _answer_from_evidence(result: AskResult, shown: list[Passage], question: str) -> None:
-        """No answer in words even from the stricter prompt: the evidence sentence it rests on is the answer."""
-        chosen = evidence_answer(result.citations, shown, question)
+        """No acceptable answer even from the stricter prompt: the evidence sentence for the question is the
+        answer. Without one, an answer in words stays as the model gave it."""
+        chosen = evidence_answer(shown, question)
         if not chosen:
-            result.answer, result.error = (
-                None,
-                "the model gave no answer in words and no passage supports one",
-            )
+            if not is_usable(result.answer or ""):
+                result.answer, result.error = (
+                    None,
+                    "the model gave no answer in words and no passage holds one",
+                )
             return
         result.citations, result.answer, result.answer_from_evidence = chosen, chosen[0].evidence[0], True
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.routing.ask import Passage, evidence_answer, is_usable, parse_citations, split_answer
+from tasks.routing.ask import Passage, acceptable, evidence_answer, is_usable, parse_citations, split_answer
 
 
 def test_invented_citations_are_dropped_and_flagged():
@@ -75,7 +75,11 @@ def test_a_short_answer_without_citation_is_still_attributed():
     assert parse_citations("1950", _keepers(), question)[0] == []  # in no passage: no citation
 
 
-def test_an_answer_without_words_falls_back_to_its_evidence_sentence():
+def test_an_answer_without_words_or_support_falls_back_to_its_evidence_sentence():
     question = "Which years did Edith Marlowe serve as keeper?"
-    (chosen,) = evidence_answer([], _keepers(), question)
+    assert acceptable("Answer: From 1887 to 1902.\nPassages: [2]", _keepers(), question)
+    assert acceptable("unanswerable", _keepers(), question)
+    assert not acceptable("Answer: 2", _keepers(), question)
+    assert not acceptable("From 1887 to 1939.", _keepers(), question)  # two passages' facts spliced
+    (chosen,) = evidence_answer(_keepers(), question)
     assert chosen.number == 2 and chosen.evidence[0].startswith("Edith Marlowe served as keeper")
