@@ -18,7 +18,7 @@ WITHIN_POINTS_OF_LC = 1.0
 @dataclass
 class ThresholdChoice:
     threshold: float | None
-    source: str  # given | calibrated | no_signal | no_point
+    source: str  # given | calibrated | no_signal | no_point | text_rule
     max_decline_prob: float | None
     note: str
 
@@ -32,7 +32,8 @@ def max_decline_prob(con: duckdb.DuckDBPyConnection, run_id: str) -> float | Non
 
 def calibrate(con: duckdb.DuckDBPyConnection, run_id: str) -> ThresholdChoice | None:
     """The frontier point with the lowest token % of LC whose score is within 1 point of LC's; None when the
-    run has no frontier (it needs `lc`, `rag` and `self_route` with logprobs)."""
+    run has no frontier (it needs `lc`, `rag` and `self_route` with logprobs). A point no probability reaches
+    routes as the text-only rule does: then no τ is picked."""
     top = max_decline_prob(con, run_id)
     if top is None:
         return None
@@ -52,6 +53,8 @@ def calibrate(con: duckdb.DuckDBPyConnection, run_id: str) -> ThresholdChoice | 
         return ThresholdChoice(None, "no_point", top, note)
     threshold, score, lc_score, pct = row
     note = f"score {score:.2f} vs LC {lc_score:.2f} at {pct:.1f}% of LC's tokens"
+    if threshold > top:  # no probability reaches it: the text-only rule is already the best point
+        return ThresholdChoice(None, "text_rule", top, f"no threshold beats the text-only rule ({note})")
     return ThresholdChoice(round(threshold, 4), "calibrated", top, note)
 
 

@@ -93,3 +93,12 @@ def test_no_signal_is_said_instead_of_picking_a_threshold(tmp_path):
         assert thresholds.latest(con, "SmolLM2") is None
         given = thresholds.decide(con, "r2", 0.2)
         assert (given.threshold, given.source) == (0.2, "given")
+
+
+def test_a_threshold_no_probability_reaches_is_not_picked(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:  # RAG is right whenever the text does not decline
+        _run(con, "r3", "Qwen", [("Room 1", 0.02, 1, 1), ("unanswerable", 0.3, 0, 1), ("Room 3", 0.05, 1, 0)])
+        choice = thresholds.decide(con, "r3", None)
+        assert choice.threshold is None and choice.source == "text_rule", choice
+        given = thresholds.decide(con, "r3", 0.2)
+        assert (given.threshold, given.source) == (0.2, "given")
