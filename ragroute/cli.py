@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -239,6 +240,12 @@ def eval_command(
     collection: str | None = typer.Option(
         None, "--collection", help="For a corpus QA set: the ingested collection."
     ),
+    decline_threshold: float | None = typer.Option(
+        None,
+        "--decline-threshold",
+        help='Self-Route also routes to LC when P("unanswerable") ≥ this. Default: the paper\'s text-only rule, '
+        "and a threshold is picked from this run's routing frontier.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Compare RAG, long context and Self-Route on a data set; results go to DuckDB."""
@@ -253,6 +260,7 @@ def eval_command(
         run_id=run_id,
         limit=limit,
         collection=collection,
+        decline_threshold=decline_threshold,
     )
     _start_flows()
     from flows.evaluate import evaluate_flow
@@ -260,6 +268,7 @@ def eval_command(
     with _progress("eval") as show:
         summary = evaluate_flow(config, show)
     console.print(method_table(summary.methods))
+    _print_routing(summary)
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.llm_calls} LLM calls, "
         f"{summary.cached_calls} cached, {summary.errors} errors"
@@ -274,6 +283,8 @@ def eval_command(
                     "cached_calls": summary.cached_calls,
                     "errors": summary.errors,
                     "methods": summary.methods,
+                    "decline_threshold": asdict(choice) if (choice := summary.decline_threshold) else None,
+                    "routing_rules": summary.routing_rules,
                 }
             )
         )
@@ -298,6 +309,29 @@ def method_table(rows: list[dict]) -> Table:
             "-" if row["answerable_pct"] is None else f"{row['answerable_pct']:.1f}",
         )
     return table
+
+
+def _print_routing(summary) -> None:
+    """Self-Route's decline threshold τ for the run, and the paper's rule next to the thresholded one."""
+    choice = summary.decline_threshold
+    if choice is not None:
+        tau = "none" if choice.threshold is None else f"{choice.threshold:g}"
+        console.print(f"decline threshold τ: {tau} ({choice.source}: {choice.note})")
+    if not summary.routing_rules:
+        return
+    table = Table("k", "rule", "τ", "n", "routed to LC", "score", "tok % of LC", "LC score")
+    for row in summary.routing_rules:
+        table.add_row(
+            str(row["k"]),
+            "text only (paper)" if row["rule"] == "text" else "text or P ≥ τ",
+            "-" if row["threshold"] is None else f"{row['threshold']:g}",
+            str(row["n"]),
+            str(row["routed_to_lc"]),
+            f"{row['score']:.2f}",
+            "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}",
+            f"{row['lc_score']:.2f}",
+        )
+    console.print(table)
 
 
 @app.command("score")
@@ -415,6 +449,12 @@ def ask_command(
             f"route: {result.route} · {result.prompt_tokens} prompt + {result.completion_tokens} completion "
             f"tokens · ${result.cost_usd or 0:.6f} · {result.latency_ms:.0f} ms"
         )
+        if result.method == "self_route":
+            tau = "text only" if result.decline_threshold is None else f"τ = {result.decline_threshold:g}"
+            prob = "" if result.decline_prob is None else f', P("unanswerable") = {result.decline_prob:.3f}'
+            out.print(f"decline rule: {tau}{prob}")
+        if result.answer_from_evidence:
+            out.print("[yellow]the model gave no answer in words: its evidence sentence is shown")
         for citation in result.citations:
             out.print(
                 f"[{citation.number}] {citation.source_path} p.{citation.page} (chunk {citation.chunk_id})"

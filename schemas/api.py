@@ -43,6 +43,9 @@ class AskResponse(BaseModel):
     cost_usd: float | None
     latency_ms: float
     error: str | None
+    decline_threshold: float | None = None  # Self-Route's τ (None: the paper's text-only rule)
+    decline_prob: float | None = None  # P("unanswerable") of Self-Route's RAG step
+    answer_from_evidence: bool = False  # the model gave no answer in words: its evidence sentence is shown
 
 
 class Health(BaseModel):

@@ -36,6 +36,9 @@ class EvalConfig(BaseModel):
     run_id: str | None = None  # resume this run: answer only what is missing
     # LongBench v2's long-context prompt: plain, chain of thought (two calls), or without the document.
     longbench_v2_prompt: Literal["0shot", "0shot_cot", "0shot_no_context"] = "0shot"
+    # Self-Route's decline threshold τ: also route to LC when P("unanswerable") ≥ τ. Unset: the paper's
+    # text-only rule, and τ is picked from the run's own routing frontier (a calibration run).
+    decline_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     # `previous`: the last completed run of the same data set and model; or a pinned run id.
     baseline: str = "previous"
 

@@ -7,17 +7,48 @@ A few well-known variables are honoured as well, so ragroute points at external 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.evaluation import Retriever
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_LLM_MODEL = "SmolLM2-135M-Instruct"
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A GGUF model `make setup` installs under `.local/models/`, and what its file must be."""
+
+    name: str  # the model name served (`--model_alias`), priced and recorded with each run
+    file: str
+    sha256: str
+    architecture: str  # GGUF `general.architecture`
+    title: str  # GGUF `general.name` starts with this
+    tokenizer: str  # GGUF `tokenizer.ggml.pre`
+
+
+QWEN = LocalModel(
+    name="Qwen2.5-Coder-0.5B-Instruct",
+    file="Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf",
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    architecture="qwen2",
+    title="Qwen2.5 Coder 0.5B Instruct",
+    tokenizer="qwen2",
+)
+SMOLLM2 = LocalModel(
+    name="SmolLM2-135M-Instruct",
+    file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    architecture="llama",
+    title="Smollm2 135M",
+    tokenizer="smollm",
+)
+LOCAL_MODELS = {model.file: model for model in (QWEN, SMOLLM2)}
 
 
 def _env(name: str, *also: str) -> AliasChoices:
@@ -58,7 +89,10 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=_env("openai_api_key", "OPENAI_API_KEY")
     )
-    llm_model: str = LOCAL_LLM_MODEL
+    # The GGUF the local llama.cpp server loads: a file name under `.local/models/` or a path.
+    llm_model_file: str = QWEN.file
+    # The model name sent with each request; empty: the local model's name (see `local_llm_model`).
+    llm_model: str = ""
     llm_host: str = "127.0.0.1"
     llm_port: int = 8011
     llm_context_tokens: int = 8192
@@ -134,6 +168,12 @@ class Settings(BaseSettings):
             return [part for part in value.split(os.pathsep) if part.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _default_model_name(self) -> Settings:
+        if not self.llm_model:
+            self.llm_model = self.local_llm_model
+        return self
+
     @property
     def weaviate_is_local(self) -> bool:
         return not self.weaviate_url
@@ -184,8 +224,15 @@ class Settings(BaseSettings):
         return self.bin_dir / "weaviate-server"
 
     @property
-    def llm_model_file(self) -> Path:
-        return self.models_dir / f"{LOCAL_LLM_MODEL}.Q4_1.gguf"
+    def llm_model_path(self) -> Path:
+        path = Path(self.llm_model_file)
+        return path if path.is_absolute() else self.models_dir / path
+
+    @property
+    def local_llm_model(self) -> str:
+        """The name of the model in `llm_model_file` (a known model's name, else the file's stem)."""
+        known = LOCAL_MODELS.get(Path(self.llm_model_file).name)
+        return known.name if known else Path(self.llm_model_file).stem
 
     @property
     def run_dir(self) -> Path:

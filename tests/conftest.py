@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.settings import Settings, apply_library_environment, get_settings
+from schemas.settings import SMOLLM2, Settings, apply_library_environment, get_settings
 
 # Tests keep their state apart from a user's `.ragroute` and use ports of their own, so they can run while
 # `ragroute services up` serves the user. External endpoints (WEAVIATE_URL, OPENAI_BASE_URL) are honoured.
@@ -27,6 +27,10 @@ os.environ.update(
         "PREFECT_HOME": str(TEST_DATA_DIR / "prefect"),
     }
 )
+# The suite's LLM is SmolLM2-135M (several times faster than the default Qwen2.5-Coder-0.5B on a small CPU);
+# tests/integration/test_ask_default_model.py swaps in the default model for what only it can do.
+# RAGROUTE_LLM_MODEL_FILE set by the caller runs the whole suite on another model.
+os.environ.setdefault("RAGROUTE_LLM_MODEL_FILE", SMOLLM2.file)
 apply_library_environment()
 get_settings.cache_clear()
 

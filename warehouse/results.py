@@ -74,7 +74,7 @@ def completed_units(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[st
 PREDICTION_COLUMNS = (
     "run_id", "example_id", "dataset", "method", "k", "retriever", "model", "route", "prediction",
     "step1_prediction", "decline_prob", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd",
-    "latency_ms", "cached", "error", "created_at",
+    "latency_ms", "cached", "error", "step1_declined", "created_at",
 )  # fmt: skip
 
 

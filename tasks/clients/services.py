@@ -100,10 +100,10 @@ def weaviate_service(settings: Settings) -> Service:
 
 
 def llm_service(settings: Settings) -> Service:
-    """llama-cpp-python's OpenAI-compatible server with the local SmolLM2 model."""
+    """llama-cpp-python's OpenAI-compatible server with the local model (`llm_model_file`)."""
     argv = [
         sys.executable, "-m", "llama_cpp.server",
-        "--model", str(settings.llm_model_file),
+        "--model", str(settings.llm_model_path),
         "--model_alias", settings.llm_model,
         "--host", settings.llm_host,
         "--port", str(settings.llm_port),
@@ -114,12 +114,12 @@ def llm_service(settings: Settings) -> Service:
         name="llm",
         argv=argv,
         host=settings.llm_host,
-        requires=settings.llm_model_file,
+        requires=settings.llm_model_path,
         ready_url=f"{settings.llm_base_url}/models",
         ports={"RAGROUTE_LLM_PORT": settings.llm_port},
         timeout_s=settings.llm_start_timeout_s,
         missing_hint=(
-            f"model file not found at {settings.llm_model_file}: run `make setup`, "
+            f"model file not found at {settings.llm_model_path}: run `make setup`, "
             "or point OPENAI_BASE_URL at an OpenAI-compatible endpoint"
         ),
     )

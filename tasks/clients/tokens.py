@@ -1,6 +1,6 @@
 """Tokenizers for counting and truncating prompts, loaded offline.
 
-The local model's own tokenizer comes from its GGUF file. For other models none is available offline, so
+The local model's own tokenizer comes from its GGUF file (`llm_model_file`). For other models none is available offline, so
 the same tokenizer serves as an estimate (`exact` is False): counts are flagged as estimated.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from schemas.settings import LOCAL_LLM_MODEL, Settings
+from schemas.settings import Settings
 
 
 @lru_cache(maxsize=2)
@@ -47,4 +47,4 @@ class Tokenizer:
 
 
 def tokenizer_for(settings: Settings, model: str) -> Tokenizer:
-    return Tokenizer(model_file=settings.llm_model_file, exact=model == LOCAL_LLM_MODEL)
+    return Tokenizer(model_file=settings.llm_model_path, exact=model == settings.local_llm_model)

@@ -147,6 +147,7 @@ class BenchmarkRun:
             errors,
             llm.counter.requests,
             llm.counter.cached,
+            self.config.decline_threshold,
         )
 
     def _db(self):
@@ -155,7 +156,8 @@ class BenchmarkRun:
 
     def _config_record(self) -> dict:
         return {"methods": self.config.methods, "ks": self.config.k, "retriever": self.config.retriever,
-                "limit": self.config.limit, "chunk_words": self.settings.eval_chunk_words,
+                "limit": self.config.limit, "decline_threshold": self.config.decline_threshold,
+                "chunk_words": self.settings.eval_chunk_words,
                 "hybrid_alpha": self.settings.eval_hybrid_alpha, "context_tokens": self.settings.llm_context_tokens,
                 "embedding_model": self.settings.embedding_model,
                 "longbench_v2_prompt": self.config.longbench_v2_prompt}  # fmt: skip
@@ -228,7 +230,9 @@ class BenchmarkRun:
             prompt = self.rag_prompt(example, chunks, method)
             return llm.complete(prompt, max_new, want_logprobs=method == "self_route", chat=chat)
 
-        routed = await self_route.answer(method, rag, lambda: self._long_context(example, llm))
+        routed = await self_route.answer(
+            method, rag, lambda: self._long_context(example, llm), self.config.decline_threshold
+        )
         return self._row(example, method, k, routed)
 
     def _row(
@@ -240,6 +244,7 @@ class BenchmarkRun:
             "retriever": self.config.retriever if method in RETRIEVAL_METHODS else None, "model": self.model,
             "route": None if error else routed.route, "prediction": None if error else routed.final.text,
             "step1_prediction": first.text if first else None, "decline_prob": first.decline_prob if first else None,
+            "step1_declined": routed.text_declined,
             "prompt_tokens": routed.prompt_tokens, "completion_tokens": routed.completion_tokens,
             "tokens_estimated": any(c.tokens_estimated for c in routed.spent),
             "cost_usd": None if error

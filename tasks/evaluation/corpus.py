@@ -22,7 +22,7 @@ def evaluate_corpus(
 ) -> EvalSummary:
     config = config.with_defaults(settings)
     progress = progress or (lambda message, done, total: None)
-    asker = Asker(settings, config.collection)
+    asker = Asker(settings, config.collection, config.decline_threshold)
     run_id = config.run_id or str(uuid.uuid4())
     dataset = f"corpus:{config.dataset}"
     methods = [m for m in config.methods if m in ASK_METHODS]
@@ -49,7 +49,8 @@ def evaluate_corpus(
         row = {
             "run_id": run_id, "example_id": question.id, "dataset": dataset, "method": method, "k": k,
             "retriever": "hybrid", "model": settings.llm_model, "route": answer.route, "prediction": answer.answer,
-            "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+            "decline_prob": answer.decline_prob, "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
             "tokens_estimated": False, "cost_usd": answer.cost_usd, "latency_ms": answer.latency_ms,
             "cached": False, "error": answer.error,
         }  # fmt: skip
@@ -67,4 +68,6 @@ def evaluate_corpus(
             results.write_prediction(con, row, score)
             results.write_retrievals(con, retrievals)
         progress(f"{method} {question.id}", number, len(units))
-    return close_run(settings, run_id, dataset, settings.llm_model, errors, requests, cached)
+    return close_run(
+        settings, run_id, dataset, settings.llm_model, errors, requests, cached, config.decline_threshold
+    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
 from schemas.settings import PROJECT_ROOT, Settings
-from warehouse import results
+from warehouse import results, thresholds
 from warehouse.db import session
 
 
@@ -25,6 +25,9 @@ class EvalSummary:
     errors: int
     methods: list[dict]
     skipped_records: int = 0  # malformed data set lines, quarantined
+    # Self-Route's decline threshold τ for this run, and the text-only and thresholded rules side by side.
+    decline_threshold: thresholds.ThresholdChoice | None = None
+    routing_rules: list[dict] = field(default_factory=list)
 
 
 def code_version() -> str:
@@ -44,14 +47,28 @@ def code_version() -> str:
 
 
 def close_run(
-    settings: Settings, run_id: str, dataset: str, model: str, errors: int, llm_calls: int, cached_calls: int
+    settings: Settings,
+    run_id: str,
+    dataset: str,
+    model: str,
+    errors: int,
+    llm_calls: int,
+    cached_calls: int,
+    decline_threshold: float | None = None,
 ) -> EvalSummary:
-    """Close the run in the warehouse and summarise it per method (from the `method_summary` view)."""
+    """Close the run in the warehouse, store its decline threshold τ (given, or calibrated from the run's own
+    routing frontier) and summarise it per method and per routing rule."""
     status = "completed_with_errors" if errors else "completed"
     with session(settings.warehouse_path) as con:
         results.finish_run(con, run_id, status)
         methods = results.method_summary(con, run_id)
-    return EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)
+        choice = thresholds.decide(con, run_id, decline_threshold)
+        if choice is not None:
+            thresholds.record(con, run_id, model, dataset, choice)
+        rules = thresholds.rules(con, run_id)
+    summary = EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)
+    summary.decline_threshold, summary.routing_rules = choice, rules
+    return summary
 
 
 def artifact_key(prefix: str, name: str) -> str:

@@ -1,10 +1,17 @@
 """Answer a question over an ingested collection with Self-Route (or RAG, or LC), with checked citations.
 
-RAG: the top-k chunks, numbered [1]..[k], and the model is asked to cite the numbers it used. Self-Route: the
-same prompt may answer "unanswerable"; then the question goes to long context — the full text of the
-documents behind the retrieved chunks (every chunk, numbered, in document order), truncated in the middle to
-fit the model. Citations are parsed, checked against the numbers that were in the prompt (an invented one is
-dropped and flagged) and mapped back to document, page and chunk, with the sentences used as evidence.
+RAG: the top-k chunks, numbered [1]..[k], and the model is asked for a one-sentence answer, then the numbers
+of the passages it used. Self-Route: the same prompt may answer "unanswerable" (or, with a decline threshold τ
+from the latest calibrated evaluation of the model, be likely to); then the question goes to long context — the
+full text of the documents behind the retrieved chunks (every chunk, numbered, in document order), truncated in
+the middle to fit the model. Citations are parsed, checked against the numbers that were in the prompt (an
+invented one is dropped and flagged) and mapped back to document, page and chunk, with the sentences used as
+evidence; an answer citing nothing is attributed to the passage sharing most of its words.
+
+An answer with no word in it (empty, or a bare number such as a passage number), or one that no passage in the
+prompt supports (a small model may splice two passages' facts), is not returned as is: the model is asked once
+more with a stricter prompt, and if that fails too the answer is the evidence sentence of the passage sharing
+most words with the question (`answer_from_evidence`).
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from schemas.collection import collection_name
 from schemas.errors import RagrouteError
 from schemas.prices import cost_usd, load_prices
 from schemas.settings import Settings
-from tasks.clients.llm import LLM
+from tasks.clients.llm import LLM, Completion
 from tasks.clients.tokens import tokenizer_for
 from tasks.clients.vectorstore import connect, live_collection
 from tasks.ingestion.chunk import page_at
 from tasks.ingestion.embed import embed_texts
 from tasks.routing import self_route
+from warehouse import thresholds
 from warehouse.asks import record_ask
 from warehouse.db import session
 from warehouse.results import refresh_prices
@@ -38,12 +46,29 @@ ASK_MAX_NEW_TOKENS = 128
 CITATION = re.compile(r"\[(\d{1,3})\]")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 WORD = re.compile(r"[a-z0-9]+")
+# The line naming the passages used ("Passages: [1][3]" or "Sources: 1, 3"), and a leading "Answer:".
+SOURCES_LINE = re.compile(
+    r"^\s*(?:passages?|sources?|citations?)(?: used)?\s*:(.*)$", re.IGNORECASE | re.MULTILINE
+)
+ANSWER_LABEL = re.compile(r"^\s*answer\s*:\s*", re.IGNORECASE)
+NUMBER = re.compile(r"\d{1,3}")
+LETTERS = re.compile(r"[^\W\d_]{2,}")
+# Words too common to tie an answer to a passage.
+STOPWORDS = frozenset({"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "he", "her", "his", "in",
+                       "is", "it", "its", "of", "on", "or", "she", "that", "the", "their", "they", "this", "to",
+                       "was", "were", "which", "who", "with"})  # fmt: skip
 
 INSTRUCTION = (
-    "Answer the question using only the numbered passages below. Be concise. After the answer, cite the "
-    "numbers of the passages you used in square brackets, for example [1] or [2][4]."
+    "Answer the question using only the numbered passages above.\n"
+    "Reply with two lines:\n"
+    "Answer: <one short sentence, in words, that answers the question>\n"
+    "Passages: <the numbers of the passages you used, for example [1] or [2][4]>"
 )
-DECLINE = "If the question cannot be answered based on the passages, write “unanswerable”."
+DECLINE = "If the passages do not answer the question, reply with the single word: unanswerable"
+STRICT = (
+    "Write the answer as one complete sentence in words that repeats the subject of the question (not only a "
+    "number), then the line Passages: with the passage numbers you used."
+)
 
 
 @dataclass
@@ -86,6 +111,9 @@ class AskResult:
     retrieved: list[dict] = field(default_factory=list)
     llm_requests: int = 0  # HTTP requests sent (retries included); cached answers send none
     cached_calls: int = 0
+    decline_threshold: float | None = None  # Self-Route's τ (None: the paper's text-only rule)
+    decline_prob: float | None = None  # P("unanswerable") of Self-Route's RAG step, when logprobs came back
+    answer_from_evidence: bool = False  # the model gave no usable answer: its evidence sentence is returned
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -138,12 +166,34 @@ def document_passages(collection, doc_ids: list[str], settings: Settings) -> lis
     return [_passage(obj, number) for number, obj in enumerate(objects, start=1)]
 
 
-def build_prompt(question: str, passages: list[Passage], declinable: bool) -> str:
+def build_prompt(question: str, passages: list[Passage], declinable: bool, strict: bool = False) -> str:
     numbered = "\n\n".join(
         f"[{p.number}] (from {p.source_path.rsplit('/', 1)[-1]}, page {p.page}) {p.text}" for p in passages
     )
-    instruction = f"{INSTRUCTION} {DECLINE}" if declinable else INSTRUCTION
-    return f"{instruction}\n\n{numbered}\n\nQuestion: {question}\nAnswer:"
+    instruction = "\n".join([INSTRUCTION] + [DECLINE] * declinable + [STRICT] * strict)
+    # A small model keeps to the question better when it reads it before and after the passages.
+    return f"Question: {question}\n\n{numbered}\n\nQuestion: {question}\n\n{instruction}"
+
+
+def split_answer(text: str) -> tuple[str, list[int]]:
+    """The answer in words (no label, no passage list, no [n] markers) and the passage numbers cited, in order."""
+    cited = [int(n) for n in CITATION.findall(text)]
+    for line in SOURCES_LINE.findall(text):
+        cited += [int(n) for n in NUMBER.findall(line)]
+    words = ANSWER_LABEL.sub("", SOURCES_LINE.sub("", text))
+    words = " ".join(CITATION.sub("", words).split())
+    return words.strip(" ,;"), list(dict.fromkeys(cited))
+
+
+def is_usable(answer: str) -> bool:
+    """An answer says something in words: not empty, not a bare number (such as a passage number)."""
+    return bool(LETTERS.search(answer))
+
+
+def acceptable(text: str, passages: list[Passage], question: str) -> bool:
+    """A model's reply to return: in words, and a decline or supported by a passage in the prompt."""
+    words, _ = split_answer(text)
+    return is_usable(words) and (self_route.is_declined(text) or bool(attribute(words, passages, question)))
 
 
 def _words(text: str) -> set[str]:
@@ -176,32 +226,67 @@ def _citation(passage: Passage, answer: str, question: str, inferred: bool = Fal
 
 
 def attribute(answer: str, passages: list[Passage], question: str, min_overlap: int = 3) -> list[Citation]:
-    """When the model cites nothing: the passage sharing the most (longer) words with the answer, if any."""
-    answer_words = {w for w in _words(answer) if len(w) > 3}
-    scored = [(len(answer_words & _words(p.text)), p) for p in passages]
-    overlap, best = max(scored, key=lambda item: item[0], default=(0, None))
-    return [_citation(best, answer, question, inferred=True)] if best and overlap >= min_overlap else []
+    """When the model cites nothing: the passage sharing the most words with the answer (ties: with the
+    question). A short answer ("1987") needs all its words in the passage, a longer one `min_overlap`."""
+    answer_words = _words(answer) - STOPWORDS
+    needed = min(min_overlap, len(answer_words))
+    question_words = _words(question) - STOPWORDS
+    scored = [(len(answer_words & _words(p.text)), len(question_words & _words(p.text)), p) for p in passages]
+    overlap, _, best = max(scored, key=lambda item: item[:2], default=(0, 0, None))
+    return [_citation(best, answer, question, inferred=True)] if best and needed and overlap >= needed else []
 
 
 def parse_citations(answer: str, passages: list[Passage], question: str) -> tuple[list[Citation], list[int]]:
     """Citations that point at passages in the prompt, and the numbers that did not (invented, dropped).
     Without any valid citation the answer is attributed to its best-matching passage (marked inferred)."""
     by_number = {p.number: p for p in passages}
-    cited = list(dict.fromkeys(int(n) for n in CITATION.findall(answer)))
-    plain_answer = CITATION.sub("", answer)
+    plain_answer, cited = split_answer(answer)
     citations = [_citation(by_number[n], plain_answer, question) for n in cited if n in by_number]
     invented = [n for n in cited if n not in by_number]
     return citations or attribute(plain_answer, passages, question), invented
 
 
-class Asker:
-    """Answers questions over one collection; keeps the Weaviate client and the LLM for many questions."""
+def retried(first: Completion, second: Completion) -> Completion:
+    """The stricter prompt's answer (the first one's if that call failed), paying for both calls; the decline
+    probability stays the first answer's."""
+    return Completion(
+        text=second.text if second.ok else first.text,
+        prompt_tokens=first.prompt_tokens + second.prompt_tokens,
+        completion_tokens=first.completion_tokens + second.completion_tokens,
+        tokens_estimated=first.tokens_estimated or second.tokens_estimated,
+        cached=first.cached and second.cached,
+        latency_ms=first.latency_ms + second.latency_ms,
+        decline_prob=first.decline_prob,
+    )
 
-    def __init__(self, settings: Settings, collection: str | None = None):
+
+def evidence_answer(passages: list[Passage], question: str) -> list[Citation]:
+    """The citation whose evidence sentence stands in for an unusable answer: the passage sharing most words
+    with the question, and its sentence sharing most of them."""
+    chosen = attribute(question, passages, question, min_overlap=1)
+    return chosen if chosen and chosen[0].evidence else []
+
+
+class Asker:
+    """Answers questions over one collection; keeps the Weaviate client and the LLM for many questions.
+
+    Self-Route uses `decline_threshold` when given, else the latest τ stored for the model by `ragroute eval`
+    (read at each question; none stored: the paper's text-only rule)."""
+
+    def __init__(
+        self, settings: Settings, collection: str | None = None, decline_threshold: float | None = None
+    ):
         self.settings = settings
         self.collection_name = collection_name(collection or settings.collection, settings.embedding_model)
         self.tokenizer = tokenizer_for(settings, settings.llm_model)
         self.prices = load_prices(settings.price_table)
+        self.decline_threshold = decline_threshold
+
+    def threshold(self) -> float | None:
+        if self.decline_threshold is not None:
+            return self.decline_threshold
+        with session(self.settings.warehouse_path) as con:
+            return thresholds.latest(con, self.settings.llm_model)
 
     def ask(self, question: str, method: str = "self_route", k: int = 5, log: bool = True) -> AskResult:
         """Answer one question; `log` records it in the `asks` table (evaluations of QA sets do not)."""
@@ -216,6 +301,8 @@ class Asker:
         result = AskResult(
             question=question, collection=self.collection_name, method=method, route=None, answer=None
         )
+        if method == "self_route":
+            result.decline_threshold = self.threshold()
         try:
             with connect(self.settings) as client:
                 if live_collection(client, self.collection_name) is None:
@@ -240,9 +327,13 @@ class Asker:
         llm = LLM(self.settings, count_tokens=self.tokenizer.count)
         shown: list[Passage] = []  # the passages in the prompt that gave the final answer
 
-        async def ask(passages: list[Passage], declinable: bool):
+        async def ask(passages: list[Passage], declinable: bool) -> Completion:
             prompt, shown[:] = self._fit(build_prompt(question, passages, declinable), passages)
-            return await llm.complete(prompt, ASK_MAX_NEW_TOKENS)
+            first = await llm.complete(prompt, ASK_MAX_NEW_TOKENS, want_logprobs=declinable)
+            if not first.ok or acceptable(first.text or "", shown, question):
+                return first
+            strict, _ = self._fit(build_prompt(question, passages, declinable, strict=True), passages)
+            return retried(first, await llm.complete(strict, ASK_MAX_NEW_TOKENS))
 
         async def lc():  # the whole documents behind the retrieved chunks
             doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
@@ -256,7 +347,9 @@ class Asker:
                  "page": p.page}
                 for p in passages
             ]  # fmt: skip
-            routed = await self_route.answer(method, lambda: ask(passages, method == "self_route"), lc)
+            routed = await self_route.answer(
+                method, lambda: ask(passages, method == "self_route"), lc, result.decline_threshold
+            )
         finally:
             result.llm_requests, result.cached_calls = llm.counter.requests, llm.counter.cached
             await llm.aclose()
@@ -265,9 +358,27 @@ class Asker:
             self.prices, self.settings.llm_model, result.prompt_tokens, result.completion_tokens
         )
         result.error = routed.error
+        result.decline_prob = routed.first_step.decline_prob if routed.first_step else None
         if result.error is None:
-            result.route, result.answer = routed.route, routed.final.text.strip()
+            result.route = routed.route
             result.citations, result.invented_citations = parse_citations(routed.final.text, shown, question)
+            result.answer, _ = split_answer(routed.final.text)
+            if not acceptable(routed.final.text, shown, question):
+                self._answer_from_evidence(result, shown, question)
+
+    @staticmethod
+    def _answer_from_evidence(result: AskResult, shown: list[Passage], question: str) -> None:
+        """No acceptable answer even from the stricter prompt: the evidence sentence for the question is the
+        answer. Without one, an answer in words stays as the model gave it."""
+        chosen = evidence_answer(shown, question)
+        if not chosen:
+            if not is_usable(result.answer or ""):
+                result.answer, result.error = (
+                    None,
+                    "the model gave no answer in words and no passage holds one",
+                )
+            return
+        result.citations, result.answer, result.answer_from_evidence = chosen, chosen[0].evidence[0], True
 
     def _fit(self, prompt: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
         """The prompt truncated in the middle to fit the model, and the passages still in it."""

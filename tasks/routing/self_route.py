@@ -1,6 +1,10 @@
 """Self-Route (Li et al. 2024, arXiv 2407.16833): answer from retrieved chunks first, and send the question to
 the full context only when that answer declines. The one routing step of `ragroute ask`, the HTTP API, the
-benchmark evaluation and corpus QA sets."""
+benchmark evaluation and corpus QA sets.
+
+Beyond the paper, a decline threshold τ also routes to long context when the probability that the RAG answer
+begins with "unanswerable" (`decline_prob`, from logprobs) is at least τ, even if the text answers. Without τ
+the rule is the paper's: the text alone decides."""
 
 from __future__ import annotations
 
@@ -19,6 +23,13 @@ def is_declined(answer: str) -> bool:
     return "unanswerable" in normalize_answer(answer).split()
 
 
+def declines(first: Completion, threshold: float | None = None) -> bool:
+    """Route to long context: the text declines, or (with a threshold τ) P("unanswerable") ≥ τ."""
+    if is_declined(first.text or ""):
+        return True
+    return threshold is not None and first.decline_prob is not None and first.decline_prob >= threshold
+
+
 @dataclass
 class Routed:
     """The answer given, the route that gave it, and every completion paid for on the way."""
@@ -33,6 +44,12 @@ class Routed:
         return next((c.error for c in self.spent if c.error), None)
 
     @property
+    def text_declined(self) -> bool | None:
+        """Whether Self-Route's RAG step declined in words (the paper's rule); None without that step."""
+        first = self.first_step
+        return is_declined(first.text or "") if first is not None and first.ok else None
+
+    @property
     def prompt_tokens(self) -> int:
         return sum(c.prompt_tokens for c in self.spent)
 
@@ -41,15 +58,16 @@ class Routed:
         return sum(c.completion_tokens for c in self.spent)
 
 
-async def answer(method: str, rag: Step, lc: Step) -> Routed:
-    """`lc` and `rag` (or `rag_reorder`): one step. `self_route`: the RAG step, then LC if it declined."""
+async def answer(method: str, rag: Step, lc: Step, threshold: float | None = None) -> Routed:
+    """`lc` and `rag` (or `rag_reorder`): one step. `self_route`: the RAG step, then LC if it declined
+    (`declines`, with the decline threshold τ when given)."""
     if method == "lc":
         final = await lc()
         return Routed(final, "lc", [final])
     first = await rag()
     if method != "self_route":
         return Routed(first, "rag", [first])
-    if first.ok and is_declined(first.text):
+    if first.ok and declines(first, threshold):
         final = await lc()
         return Routed(final, "lc", [first, final], first)
     return Routed(first, "rag", [first], first)

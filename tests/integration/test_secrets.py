@@ -81,7 +81,7 @@ def test_keys_never_leak(planted_keys, running_services, tmp_path, capfd):
     )
     assert report.returncode == 0, report.stderr[-2000:]
     assert (settings.data_dir / "secrets-report.html").stat().st_size > 10_000
-    assert status.returncode == 0 and '"model": "SmolLM2-135M-Instruct"' in status.stdout
+    assert status.returncode == 0 and f'"model": "{settings.llm_model}"' in status.stdout
     captured = capfd.readouterr()
     outputs = captured.out + captured.err + report.stdout + report.stderr + status.stdout + status.stderr
     assert secret not in outputs

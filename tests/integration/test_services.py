@@ -58,7 +58,7 @@ def test_up_status_down_leaves_no_process(own_env):
         assert state["weaviate"]["url"] == f"http://127.0.0.1:{WEAVIATE_PORT}"
         assert state["weaviate"]["version"] == Settings().weaviate_version.removeprefix("v")
         assert state["llm"]["base_url"] == f"http://127.0.0.1:{28011 + OFFSET}/v1"
-        assert state["llm"]["model"] == "SmolLM2-135M-Instruct"
+        assert state["llm"]["model"] == Settings().llm_model
         prefect = state["prefect"]
         assert prefect["api_url"] == f"http://127.0.0.1:{PREFECT_PORT}/api" and prefect["managed"]
         assert prefect["version"] == importlib.metadata.version("prefect")

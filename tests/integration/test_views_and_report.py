@@ -87,7 +87,7 @@ def test_views_hold_sane_values(filled):
         "SELECT min(threshold), max(threshold), count(*) FROM routing_frontier WHERE run_id = ? AND k = 3",
         [run],
     )
-    assert frontier == [(0.05, 0.95, 19)]
+    assert frontier == [(0.01, 0.95, 23)]
     _, recall = _query(
         settings, "SELECT recall_at_k FROM retrieval_diagnostics WHERE run_id = ? AND k = 3", [run]
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.routing.ask import Passage, parse_citations
+from tasks.routing.ask import Passage, acceptable, evidence_answer, is_usable, parse_citations, split_answer
 
 
 def test_invented_citations_are_dropped_and_flagged():
@@ -36,3 +36,50 @@ def test_evidence_page_follows_the_page_break_inside_a_chunk():
     assert passage.page_of("The lantern is in room 9.") == 2
     citations, _ = parse_citations("Room 9 [1]", [passage], "Where is the lantern?")
     assert citations[0].page == 2 and citations[0].evidence[0] == "The lantern is in room 9."
+
+
+def _keepers() -> list[Passage]:
+    texts = [
+        "The harbour master logged the tide. Tomas Reyne served as keeper from 1921 to 1939.",
+        "The grain ships came in. Edith Marlowe served as keeper of the lighthouse from 1887 to 1902.",
+    ]
+    return [
+        Passage(number=n, chunk_id=f"c{n}", doc_id=f"d{n}", source_path=f"/docs/{n}.txt", page=n, chunk_index=0,
+                text=text)
+        for n, text in enumerate(texts, start=1)
+    ]  # fmt: skip
+
+
+def test_the_answer_line_and_the_passages_line_are_split():
+    text = "Answer: Edith Marlowe served from 1887 to 1902.\nPassages: [2]"
+    assert split_answer(text) == ("Edith Marlowe served from 1887 to 1902.", [2])
+    assert split_answer("She served from 1887 to 1902 [2][1].\nSources: 2, 3") == (
+        "She served from 1887 to 1902 .",
+        [2, 1, 3],
+    )
+    citations, invented = parse_citations("Answer: 1887 to 1902\nPassages: 2, 7", _keepers(), "Which years?")
+    assert [c.number for c in citations] == [2] and invented == [7]
+
+
+def test_a_bare_number_or_nothing_is_not_an_answer():
+    assert not is_usable("") and not is_usable("2") and not is_usable("1887–1902.")
+    assert is_usable("From 1887 to 1902.") and is_usable("unanswerable")
+
+
+def test_a_short_answer_without_citation_is_still_attributed():
+    question = "Which years did Edith Marlowe serve as keeper?"
+    (citation,) = parse_citations("1887 to 1902", _keepers(), question)[0]
+    assert citation.inferred and citation.number == 2 and "Edith Marlowe" in citation.evidence[0]
+    (single,) = parse_citations("1887", _keepers(), question)[0]
+    assert single.number == 2
+    assert parse_citations("1950", _keepers(), question)[0] == []  # in no passage: no citation
+
+
+def test_an_answer_without_words_or_support_falls_back_to_its_evidence_sentence():
+    question = "Which years did Edith Marlowe serve as keeper?"
+    assert acceptable("Answer: From 1887 to 1902.\nPassages: [2]", _keepers(), question)
+    assert acceptable("unanswerable", _keepers(), question)
+    assert not acceptable("Answer: 2", _keepers(), question)
+    assert not acceptable("From 1887 to 1939.", _keepers(), question)  # two passages' facts spliced
+    (chosen,) = evidence_answer(_keepers(), question)
+    assert chosen.number == 2 and chosen.evidence[0].startswith("Edith Marlowe served as keeper")

@@ -38,3 +38,21 @@ def test_local_defaults_use_loopback(monkeypatch):
     assert settings.weaviate_http_url == "http://127.0.0.1:8079"
     assert settings.llm_base_url == "http://127.0.0.1:8011/v1"
     assert settings.llm_api_key == "local"
+
+
+def test_the_model_file_selects_the_model_name_and_tokenizer(monkeypatch):
+    from schemas.settings import QWEN, SMOLLM2
+    from tasks.clients.tokens import tokenizer_for
+
+    monkeypatch.delenv("RAGROUTE_LLM_MODEL", raising=False)
+    monkeypatch.delenv("RAGROUTE_LLM_MODEL_FILE", raising=False)
+    qwen = Settings()  # the default
+    assert qwen.llm_model == QWEN.name and qwen.llm_model_path == qwen.models_dir / QWEN.file
+    assert tokenizer_for(qwen, QWEN.name).exact and not tokenizer_for(qwen, "gpt-4o").exact
+    monkeypatch.setenv("RAGROUTE_LLM_MODEL_FILE", SMOLLM2.file)
+    assert Settings().llm_model == SMOLLM2.name
+    monkeypatch.setenv("RAGROUTE_LLM_MODEL_FILE", "/models/other-7b.gguf")
+    other = Settings()
+    assert other.llm_model == "other-7b" and str(other.llm_model_path) == "/models/other-7b.gguf"
+    monkeypatch.setenv("RAGROUTE_LLM_MODEL", "served-name")
+    assert Settings().llm_model == "served-name"

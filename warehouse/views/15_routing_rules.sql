@@ -1,0 +1,36 @@
+-- Self-Route's two routing rules side by side, per run and k, from the stored RAG-step and LC answers: the
+-- paper's (`text`: LC when the RAG answer declines in words) and the thresholded one (`threshold`: also when
+-- P("unanswerable") ≥ the run's τ, see `decline_thresholds`; only for runs that have a τ).
+CREATE OR REPLACE VIEW routing_rules AS
+WITH steps AS (
+    SELECT sr.run_id, sr.dataset, sr.model, sr.k, sr.example_id, sr.decline_prob,
+           coalesce(sr.step1_declined, sr.route = 'lc', false) AS text_declined,
+           rag.prompt_tokens AS rag_tokens, rs.score AS rag_score,
+           lc.prompt_tokens AS lc_tokens, ls.score AS lc_score
+    FROM predictions sr
+    JOIN predictions rag ON rag.run_id = sr.run_id AND rag.example_id = sr.example_id
+         AND rag.method = 'rag' AND rag.k = sr.k AND rag.error IS NULL
+    JOIN scores rs ON rs.run_id = rag.run_id AND rs.example_id = rag.example_id AND rs.method = 'rag' AND rs.k = rag.k
+    JOIN predictions lc ON lc.run_id = sr.run_id AND lc.example_id = sr.example_id AND lc.method = 'lc'
+         AND lc.error IS NULL
+    JOIN scores ls ON ls.run_id = lc.run_id AND ls.example_id = lc.example_id AND ls.method = 'lc'
+    WHERE sr.method = 'self_route' AND sr.error IS NULL
+),
+rules AS (
+    SELECT DISTINCT run_id, 'text' AS rule, NULL::DOUBLE AS threshold FROM steps
+    UNION ALL
+    SELECT run_id, 'threshold' AS rule, threshold FROM decline_thresholds WHERE threshold IS NOT NULL
+),
+routed AS (
+    SELECT steps.*, rule, threshold, text_declined OR coalesce(decline_prob >= threshold, false) AS to_lc
+    FROM steps JOIN rules USING (run_id)
+)
+SELECT run_id, dataset, model, k, rule, threshold,
+       count(*) AS n,
+       sum(CASE WHEN to_lc THEN 1 ELSE 0 END) AS routed_to_lc,
+       round(100 * avg(CASE WHEN to_lc THEN lc_score ELSE rag_score END), 2) AS score,
+       round(100.0 * sum(rag_tokens + CASE WHEN to_lc THEN lc_tokens ELSE 0 END)
+             / nullif(sum(lc_tokens), 0), 2) AS token_pct_of_lc,
+       round(100 * avg(lc_score), 2) AS lc_score
+FROM routed
+GROUP BY ALL;
