@@ -52,9 +52,19 @@ def _fail(message: str) -> None:
 
 
 @services_app.command("up")
-def services_up() -> None:
+def services_up(
+    weaviate_nodes: int | None = typer.Option(
+        None,
+        "--weaviate-nodes",
+        min=1,
+        max=9,
+        help="Start a local Weaviate cluster of this many nodes (default: RAGROUTE_WEAVIATE_NODES, 1).",
+    ),
+) -> None:
     """Start Weaviate and the llama.cpp server on loopback (each only if no external endpoint is set)."""
     settings = get_settings()
+    if weaviate_nodes is not None:
+        settings = settings.model_copy(update={"weaviate_nodes": weaviate_nodes})
     with console.status("starting services…"):
         started = services.up(settings)
     for name, state in started.items():
@@ -94,6 +104,11 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
         str(llm["pid"] or "-"),
     )
     Console().print(table)
+    if len(weaviate["nodes"]) > 1:
+        nodes = Table("weaviate node", "status", "pid")
+        for node in weaviate["nodes"]:
+            nodes.add_row(node["name"], node["status"] or "-", str(node["pid"] or "-"))
+        Console().print(nodes)
 
 
 @contextmanager
