@@ -74,8 +74,18 @@ def extract_and_prepare(path: Path, sha256: str, settings: Settings, signature: 
         )
     outcome = extract_outcome(path, sha256, settings)
     if outcome.document is not None:
+        _one_torch_thread()
         outcome.prepared = prepare([outcome], settings, signature)
     return outcome
+
+
+@lru_cache(maxsize=1)
+def _one_torch_thread() -> None:
+    """Each task of a worker embeds on one core: the worker's other threads (and the other worker processes
+    on the host) are busy with OCR, and more threads than cores slow everyone down."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @lru_cache(maxsize=4)
