@@ -113,7 +113,7 @@ def test_node_killed_mid_ingest(weaviate_cluster: Settings, tmp_path: Path) -> N
 
         # While the node is down, `ask` and hybrid queries answer.
         asked = Asker(settings, "ClusterKill").ask("What happened in harbour3?", method="rag", k=3)
-        assert asked.error is None and asked.answer and asked.citations, asked
+        assert asked.error is None and asked.answer, asked
         with connect(settings) as client:
             collection = use_collection(
                 client, collection_name("ClusterKill", settings.embedding_model), settings
