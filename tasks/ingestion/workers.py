@@ -117,7 +117,7 @@ def _extract_on_dask(changed: list[ScannedFile], settings: Settings, signature: 
         by_key[future.key] = item
         futures.append(future)
     try:
-        for future in dask_completed(futures):
+        for future in dask_completed(futures, loop=client.loop):
             yield _dask_outcome(future, by_key[future.key], settings)
     finally:
         with contextlib.suppress(Exception):  # the scheduler may be gone

@@ -62,6 +62,7 @@ class BusyWorkerKiller:
     def __init__(self, cluster: DaskCluster) -> None:
         self.cluster = cluster
         self.killed: list[str] = []
+        self.done = threading.Event()  # the ingest ended: stop looking
         self.thread = threading.Thread(target=self._kill_a_busy_worker)
 
     def __enter__(self) -> BusyWorkerKiller:
@@ -71,7 +72,7 @@ class BusyWorkerKiller:
     def _kill_a_busy_worker(self) -> None:
         with self.cluster.client() as client:
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and not self.killed:
+            while time.monotonic() < deadline and not self.killed and not self.done.is_set():
                 busy = [address for address, keys in client.processing().items() if keys]
                 if busy:
                     time.sleep(0.5)  # inside the file's work, not at its start
@@ -81,6 +82,7 @@ class BusyWorkerKiller:
                 time.sleep(0.2)
 
     def __exit__(self, *exc) -> None:
+        self.done.set()
         self.thread.join()
         for name in self.killed:  # later tests get both workers back
             self.cluster.start_worker(name)
