@@ -87,10 +87,20 @@ def _fail(message: str) -> None:
 
 
 @services_app.command("up")
-def services_up() -> None:
+def services_up(
+    weaviate_nodes: int | None = typer.Option(
+        None,
+        "--weaviate-nodes",
+        min=1,
+        max=9,
+        help="Start a local Weaviate cluster of this many nodes (default: RAGROUTE_WEAVIATE_NODES, 1).",
+    ),
+) -> None:
     """Start Weaviate, the llama.cpp server and a Prefect server on loopback (each only if no external
     endpoint is set: WEAVIATE_URL, OPENAI_BASE_URL, PREFECT_API_URL); CLI flows then run on that Prefect server."""
     settings = get_settings()
+    if weaviate_nodes is not None:
+        settings = settings.model_copy(update={"weaviate_nodes": weaviate_nodes})
     with console.status("starting services…"):
         started = services.up(settings)
     for name, started_state in started.items():
@@ -141,6 +151,11 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
         str(prefect["pid"] or "-"),
     )
     Console().print(table)
+    if len(weaviate["nodes"]) > 1:
+        nodes = Table("weaviate node", "status", "pid")
+        for node in weaviate["nodes"]:
+            nodes.add_row(node["name"], node["status"] or "-", str(node["pid"] or "-"))
+        Console().print(nodes)
 
 
 @contextmanager

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
+from weaviate.classes.config import (
+    Configure,
+    DataType,
+    Property,
+    ReplicationDeletionStrategy,
+    Tokenization,
+    VectorDistances,
+)
 
 CHUNK_PROPERTIES = [
     Property(name="text", data_type=DataType.TEXT),
@@ -27,6 +34,16 @@ def _our_vectors():
     )
 
 
+def _replication(factor: int) -> dict:
+    """Weaviate's own replication of a collection over `factor` nodes (nothing on a single node). Replicas that
+    disagree about a deleted object resolve it by time: the later of the write and the delete wins, so a
+    node that missed a delete while it was down does not bring the object back."""
+    if factor <= 1:
+        return {}
+    strategy = ReplicationDeletionStrategy.TIME_BASED_RESOLUTION
+    return {"replication_config": Configure.replication(factor=factor, deletion_strategy=strategy)}
+
+
 def collection_name(base: str, embedding_model: str) -> str:
     """A collection is tied to one embedding model: its name carries the model id."""
     model = re.sub(r"[^0-9A-Za-z]+", "_", embedding_model).strip("_")
@@ -34,13 +51,14 @@ def collection_name(base: str, embedding_model: str) -> str:
     return name[0].upper() + name[1:]
 
 
-def chunk_collection_config(name: str) -> dict:
+def chunk_collection_config(name: str, replication_factor: int = 1) -> dict:
     """Keyword arguments for `client.collections.create` for a chunk collection."""
     return {
         "name": name,
         "properties": CHUNK_PROPERTIES,
         "vector_config": _our_vectors(),
         "inverted_index_config": Configure.inverted_index(index_null_state=True),
+        **_replication(replication_factor),
     }
 
 
@@ -52,10 +70,11 @@ CONTEXT_PROPERTIES = [
 ]
 
 
-def context_collection_config(name: str) -> dict:
+def context_collection_config(name: str, replication_factor: int = 1) -> dict:
     """Keyword arguments for `client.collections.create` for the benchmark-context collection."""
     return {
         "name": name,
         "properties": CONTEXT_PROPERTIES,
         "vector_config": _our_vectors(),
+        **_replication(replication_factor),
     }

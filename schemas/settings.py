@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     weaviate_start_timeout_s: float = 120.0
     # The server's cap on objects per query or delete call (Weaviate's QUERY_MAXIMUM_RESULTS).
     weaviate_query_maximum_results: int = 10_000
+    # A local cluster of this many nodes (`ragroute services up --weaviate-nodes 3`); node i > 0 listens on
+    # the HTTP port + 10·i (gossip, data, Raft and profiling ports above it) and the gRPC port + i.
+    weaviate_nodes: int = Field(default=1, ge=1, le=9)
+    # Copies of each chunk collection (unset: 1 on a single node, up to 3 on a cluster).
+    weaviate_replication_factor: int | None = Field(default=None, ge=1)
+    # Consistency of reads and writes (unset: the server's default on a single node, QUORUM on a cluster).
+    weaviate_consistency_level: Literal["ONE", "QUORUM", "ALL"] | None = None
 
     # LLM: an OpenAI-compatible endpoint when `openai_base_url` is set, otherwise llama.cpp on loopback.
     openai_base_url: str | None = Field(
@@ -130,6 +137,11 @@ class Settings(BaseSettings):
     max_file_bytes: int = 50 * 1024 * 1024
     ingest_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     ingest_batch_documents: int = 8
+    # A Dask scheduler (`tcp://scheduler:8786`): each changed file is extracted, OCR'd, chunked, validated and
+    # embedded on the cluster's workers, which read it by path (the same path must be mounted on every worker).
+    # Unset: a local process pool of `ingest_workers`.
+    dask_address: str | None = None
+    dask_connect_timeout_s: float = 30.0
     # Deleting chunks of files missing from a scan is skipped when the scan saw fewer than this share of
     # the files known under the same root (a partial scan must never wipe an index).
     delete_guard_min_seen_ratio: float = 0.5

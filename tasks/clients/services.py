@@ -45,20 +45,57 @@ class Service:
     missing_hint: str = ""
 
 
-def weaviate_service(settings: Settings) -> Service:
-    """The single-node Weaviate server, configured the way an embedded node is."""
-    base = settings.weaviate_http_port
+NODE_PORT_STRIDE = 10  # node i listens on the HTTP port + 10·i (its cluster ports above it) and gRPC port + i
+
+
+def weaviate_node_name(node: int) -> str:
+    """The node's name in the cluster (CLUSTER_HOSTNAME); node 0 keeps the single server's name."""
+    return "ragroute-node" if node == 0 else f"ragroute-node-{node}"
+
+
+def weaviate_service_name(node: int) -> str:
+    """The node's name for PID and log files: `weaviate` for node 0, `weaviate-<i>` for the others."""
+    return "weaviate" if node == 0 else f"weaviate-{node}"
+
+
+def weaviate_http_port(settings: Settings, node: int) -> int:
+    return settings.weaviate_http_port + NODE_PORT_STRIDE * node
+
+
+def _raft_port(settings: Settings, node: int) -> int:
+    return weaviate_http_port(settings, node) + 3
+
+
+def _cluster_env(settings: Settings, node: int) -> dict[str, str]:
+    """How a node of a local cluster finds the others: gossip through node 0, Raft among all of them."""
+    nodes = settings.weaviate_nodes
+    if nodes == 1:
+        return {"RAFT_BOOTSTRAP_EXPECT": "1"}
+    env = {
+        "RAFT_JOIN": ",".join(f"{weaviate_node_name(i)}:{_raft_port(settings, i)}" for i in range(nodes)),
+        "RAFT_BOOTSTRAP_EXPECT": str(nodes),
+    }
+    if node > 0:
+        env["CLUSTER_JOIN"] = f"{settings.weaviate_host}:{weaviate_http_port(settings, 0) + 1}"
+    return env
+
+
+def weaviate_service(settings: Settings, node: int = 0) -> Service:
+    """One Weaviate server (node 0 of `settings.weaviate_nodes`), configured the way an embedded node is."""
+    base = weaviate_http_port(settings, node)
+    grpc = settings.weaviate_grpc_port + node
     ports = {
-        "RAGROUTE_WEAVIATE_HTTP_PORT": base,
-        "RAGROUTE_WEAVIATE_GRPC_PORT": settings.weaviate_grpc_port,
+        "RAGROUTE_WEAVIATE_HTTP_PORT" + (f" + {NODE_PORT_STRIDE * node}" if node else ""): base,
+        "RAGROUTE_WEAVIATE_GRPC_PORT" + (f" + {node}" if node else ""): grpc,
         "gossip (http port + 1)": base + 1,
         "data (http port + 2)": base + 2,
         "raft (http port + 3)": base + 3,
         "raft rpc (http port + 4)": base + 4,
         "profiling (http port + 5)": base + 5,
     }
+    data = settings.data_dir / ("weaviate" if node == 0 else f"weaviate-{node}")
     env = {
-        "PERSISTENCE_DATA_PATH": str(settings.data_dir / "weaviate"),
+        "PERSISTENCE_DATA_PATH": str(data),
         "BACKUP_FILESYSTEM_PATH": str(settings.data_dir / "weaviate-backups"),
         "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
         "DEFAULT_VECTORIZER_MODULE": "none",
@@ -67,8 +104,8 @@ def weaviate_service(settings: Settings) -> Service:
         "QUERY_MAXIMUM_RESULTS": str(settings.weaviate_query_maximum_results),
         "DISABLE_TELEMETRY": "true",
         "LOG_LEVEL": "warning",
-        "GRPC_PORT": str(settings.weaviate_grpc_port),
-        "CLUSTER_HOSTNAME": "ragroute-node",
+        "GRPC_PORT": str(grpc),
+        "CLUSTER_HOSTNAME": weaviate_node_name(node),
         "CLUSTER_IN_LOCALHOST": "true",
         "CLUSTER_BIND_ADDR": settings.weaviate_host,
         "CLUSTER_ADVERTISE_ADDR": settings.weaviate_host,
@@ -76,9 +113,9 @@ def weaviate_service(settings: Settings) -> Service:
         "CLUSTER_DATA_BIND_PORT": str(base + 2),
         "RAFT_PORT": str(base + 3),
         "RAFT_INTERNAL_RPC_PORT": str(base + 4),
-        "RAFT_BOOTSTRAP_EXPECT": "1",
         "GO_PROFILING_PORT": str(base + 5),
         "GOMAXPROCS": str(os.cpu_count() or 2),
+        **_cluster_env(settings, node),
     }
     argv = [
         str(settings.weaviate_binary),
@@ -87,16 +124,21 @@ def weaviate_service(settings: Settings) -> Service:
         "--scheme", "http",
     ]  # fmt: skip
     return Service(
-        name="weaviate",
+        name=weaviate_service_name(node),
         argv=argv,
         host=settings.weaviate_host,
         requires=settings.weaviate_binary,
-        ready_url=f"{settings.weaviate_http_url}/v1/.well-known/ready",
+        ready_url=f"http://{settings.weaviate_host}:{base}/v1/.well-known/ready",
         ports=ports,
         timeout_s=settings.weaviate_start_timeout_s,
         env=env,
         missing_hint=f"Weaviate server binary not found at {settings.weaviate_binary}: {SETUP_HINT}",
     )
+
+
+def weaviate_services(settings: Settings) -> list[Service]:
+    """Every node of the local Weaviate (one unless `weaviate_nodes` asks for a cluster)."""
+    return [weaviate_service(settings, node) for node in range(settings.weaviate_nodes)]
 
 
 def llm_service(settings: Settings) -> Service:
@@ -155,9 +197,7 @@ def prefect_service(settings: Settings) -> Service:
 
 def managed_services(settings: Settings) -> list[Service]:
     """The services ragroute runs itself: those without an external endpoint configured."""
-    services = []
-    if settings.weaviate_is_local:
-        services.append(weaviate_service(settings))
+    services = weaviate_services(settings) if settings.weaviate_is_local else []
     if settings.llm_is_local:
         services.append(llm_service(settings))
     if settings.prefect_is_local:
@@ -213,8 +253,17 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 
 def start(settings: Settings, service: Service) -> str:
     """Start one service unless it already runs; wait until it is ready. Returns 'started' or 'running'."""
-    if running_pid(settings, service.name) is not None and _is_ready(service.ready_url):
+    process = launch(settings, service)
+    if process is None:
         return "running"
+    wait_ready(settings, service, process)
+    return "started"
+
+
+def launch(settings: Settings, service: Service) -> subprocess.Popen | None:
+    """Start one service's process without waiting for it; None when it already runs and is ready."""
+    if running_pid(settings, service.name) is not None and _is_ready(service.ready_url):
+        return None
     if not service.requires.exists():
         raise ServiceError(service.missing_hint)
     taken = [f"{port} ({label})" for label, port in service.ports.items() if _port_in_use(service.host, port)]
@@ -225,8 +274,7 @@ def start(settings: Settings, service: Service) -> str:
         )
     for directory in (settings.run_dir, settings.log_dir, settings.data_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    log_path = _log_file(settings, service.name)
-    with log_path.open("ab") as log:
+    with _log_file(settings, service.name).open("ab") as log:
         process = subprocess.Popen(
             service.argv,
             stdout=log,
@@ -236,6 +284,12 @@ def start(settings: Settings, service: Service) -> str:
             start_new_session=True,
         )
     _pid_file(settings, service.name).write_text(str(process.pid))
+    return process
+
+
+def wait_ready(settings: Settings, service: Service, process: subprocess.Popen) -> None:
+    """Wait until a launched service answers its readiness URL; stop it and explain when it does not."""
+    log_path = _log_file(settings, service.name)
     deadline = time.monotonic() + service.timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -245,12 +299,38 @@ def start(settings: Settings, service: Service) -> str:
                 f"last lines of {log_path}:\n{_log_tail(log_path)}"
             )
         if _is_ready(service.ready_url):
-            return "started"
+            return
         time.sleep(0.5)
     stop(settings, service.name)
     raise ServiceError(
         f"{service.name} was not ready at {service.ready_url} within {service.timeout_s:.0f}s; "
         f"last lines of {log_path}:\n{_log_tail(log_path)}"
+    )
+
+
+def start_weaviate(settings: Settings, nodes: list[int] | None = None) -> dict[str, str]:
+    """Start the local Weaviate's nodes (all by default) together, since a cluster's nodes wait for each
+    other before they are ready; then wait until the cluster lists every node as healthy."""
+    services = [weaviate_service(settings, node) for node in nodes or range(settings.weaviate_nodes)]
+    launched = [(service, launch(settings, service)) for service in services]
+    for service, process in launched:
+        if process is not None:
+            wait_ready(settings, service, process)
+    if settings.weaviate_nodes > 1:
+        _wait_for_members(settings)
+    return {service.name: "running" if process is None else "started" for service, process in launched}
+
+
+def _wait_for_members(settings: Settings) -> None:
+    deadline = time.monotonic() + settings.weaviate_start_timeout_s
+    while time.monotonic() < deadline:
+        healthy = [node for node in weaviate_nodes(settings) if node["status"] == "HEALTHY"]
+        if len(healthy) >= settings.weaviate_nodes:
+            return
+        time.sleep(0.5)
+    raise ServiceError(
+        f"the Weaviate cluster did not list {settings.weaviate_nodes} healthy nodes within "
+        f"{settings.weaviate_start_timeout_s:.0f}s: {weaviate_nodes(settings)}; see {settings.log_dir}/weaviate*.log"
     )
 
 
@@ -291,14 +371,36 @@ def _alive(pid: int) -> bool:
 
 
 def up(settings: Settings, names: tuple[str, ...] | None = None) -> dict[str, str]:
-    """Start every managed service (or only those `names`); returns each one's state ('started' or 'running')."""
-    chosen = [s for s in managed_services(settings) if names is None or s.name in names]
-    return {service.name: start(settings, service) for service in chosen}
+    """Start every managed service (or only those `names`: weaviate, llm, prefect); returns each one's state
+    ('started' or 'running'), every Weaviate node under its own name."""
+    states = start_weaviate(settings) if settings.weaviate_is_local and _chosen("weaviate", names) else {}
+    if settings.llm_is_local and _chosen("llm", names):
+        states["llm"] = start(settings, llm_service(settings))
+    if settings.prefect_is_local and _chosen("prefect", names):
+        states["prefect"] = start(settings, prefect_service(settings))
+    return states
+
+
+def _chosen(name: str, names: tuple[str, ...] | None) -> bool:
+    return names is None or name in names
+
+
+def _nodes_with_pid_files(settings: Settings) -> list[int]:
+    """Nodes of a local Weaviate that have a PID file (running, or killed since)."""
+    names = {path.stem for path in settings.run_dir.glob("weaviate*.pid")}
+    return [node for node in range(10) if weaviate_service_name(node) in names]
+
+
+def managed_weaviate_nodes(settings: Settings) -> list[int]:
+    """The local Weaviate's nodes: those the settings ask for plus any other one that was started."""
+    return sorted(set(range(settings.weaviate_nodes)) | set(_nodes_with_pid_files(settings)))
 
 
 def down(settings: Settings) -> dict[str, bool]:
-    """Stop every service ragroute started; returns whether each one was running."""
-    return {name: stop(settings, name) for name in ("prefect", "llm", "weaviate")}
+    """Stop every service ragroute started (the Prefect server, the LLM, every Weaviate node); returns whether
+    each one was running."""
+    names = ["prefect", "llm"] + [weaviate_service_name(node) for node in managed_weaviate_nodes(settings)]
+    return {name: stop(settings, name) for name in names}
 
 
 def weaviate_version(settings: Settings) -> str | None:
@@ -312,6 +414,33 @@ def weaviate_version(settings: Settings) -> str | None:
         return response.json().get("version")
     except (httpx.HTTPError, ValueError):
         return None
+
+
+def weaviate_nodes(settings: Settings) -> list[dict]:
+    """The cluster's nodes as the server lists them (`/v1/nodes`: name and status), or [] when unreachable."""
+    headers = {}
+    if settings.weaviate_api_key:
+        headers["Authorization"] = f"Bearer {settings.weaviate_api_key.get_secret_value()}"
+    try:
+        response = httpx.get(f"{settings.weaviate_http_url}/v1/nodes", headers=headers, timeout=5.0)
+        response.raise_for_status()
+        return [{"name": n["name"], "status": n.get("status")} for n in response.json().get("nodes", [])]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return []
+
+
+def _node_status(settings: Settings) -> list[dict]:
+    """One entry per node: name, status and, for nodes ragroute started, pid. A managed node the server does
+    not list (or that cannot be asked) is DOWN when its process is gone, else UNREACHABLE."""
+    listed = {node["name"]: node for node in weaviate_nodes(settings)}
+    if not settings.weaviate_is_local:
+        return [{**node, "pid": None} for node in listed.values()]
+    entries = []
+    for node in managed_weaviate_nodes(settings):
+        name, pid = weaviate_node_name(node), running_pid(settings, weaviate_service_name(node))
+        status = listed.pop(name, {}).get("status") or ("UNREACHABLE" if pid else "DOWN")
+        entries.append({"name": name, "status": status, "pid": pid})
+    return entries + [{**node, "pid": None} for node in listed.values()]
 
 
 def llm_models(settings: Settings) -> list[str]:
@@ -352,6 +481,7 @@ def status(settings: Settings) -> dict[str, dict]:
             "version": weaviate_version(settings),
             "managed": settings.weaviate_is_local,
             "pid": running_pid(settings, "weaviate"),
+            "nodes": _node_status(settings),
         },
         "llm": {
             "base_url": settings.llm_base_url,

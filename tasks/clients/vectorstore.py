@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import weaviate
+from weaviate.classes.config import ConsistencyLevel
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter
@@ -44,12 +45,43 @@ def connect(settings: Settings) -> weaviate.WeaviateClient:
     )
 
 
-def ensure_chunk_collection(client: weaviate.WeaviateClient, name: str) -> Collection:
+def cluster_size(client: weaviate.WeaviateClient) -> int:
+    """How many nodes the Weaviate cluster has (1 for a single server)."""
+    return len(client.cluster.nodes())
+
+
+def replication_factor(client: weaviate.WeaviateClient, settings: Settings) -> int:
+    """Copies of a new collection: the configured factor, else one per node up to 3."""
+    return settings.weaviate_replication_factor or min(3, cluster_size(client))
+
+
+def consistency_level(client: weaviate.WeaviateClient, settings: Settings) -> ConsistencyLevel | None:
+    """The consistency of reads and writes: the configured level, else QUORUM on a cluster and the server's
+    default (None) on a single node."""
+    level = settings.weaviate_consistency_level or ("QUORUM" if cluster_size(client) > 1 else None)
+    return ConsistencyLevel(level) if level else None
+
+
+def use_collection(
+    client: weaviate.WeaviateClient,
+    name: str,
+    settings: Settings,
+    level: ConsistencyLevel | None = None,
+) -> Collection:
+    """A handle on a collection (or alias) whose reads and writes use the configured consistency level, or
+    `level` when given."""
+    collection = client.collections.use(name)
+    level = level or consistency_level(client, settings)
+    return collection.with_consistency_level(level) if level else collection
+
+
+def ensure_chunk_collection(client: weaviate.WeaviateClient, name: str, settings: Settings) -> Collection:
     """The chunk collection readers know as `name`: an alias to a versioned collection, made on first use.
     (A collection created under the plain name before aliases were used keeps working as it is.)"""
     if live_collection(client, name) is None:
-        client.alias.create(alias_name=name, target_collection=create_versioned_collection(client, name))
-    return client.collections.use(name)
+        target = create_versioned_collection(client, name, settings)
+        client.alias.create(alias_name=name, target_collection=target)
+    return use_collection(client, name, settings)
 
 
 def live_collection(client: weaviate.WeaviateClient, name: str) -> str | None:
@@ -60,10 +92,10 @@ def live_collection(client: weaviate.WeaviateClient, name: str) -> str | None:
     return name if client.collections.exists(name) else None
 
 
-def create_versioned_collection(client: weaviate.WeaviateClient, name: str) -> str:
+def create_versioned_collection(client: weaviate.WeaviateClient, name: str, settings: Settings) -> str:
     """A new, empty chunk collection `<name>_<UTC timestamp>`; returns its name."""
     versioned = f"{name}_{datetime.now(UTC):%Y%m%d%H%M%S%f}"
-    client.collections.create(**chunk_collection_config(versioned))
+    client.collections.create(**chunk_collection_config(versioned, replication_factor(client, settings)))
     return versioned
 
 

@@ -31,7 +31,7 @@ from schemas.prices import cost_usd, load_prices
 from schemas.settings import Settings
 from tasks.clients.llm import LLM, Completion
 from tasks.clients.tokens import Tokenizer, tokenizer_for
-from tasks.clients.vectorstore import connect
+from tasks.clients.vectorstore import connect, replication_factor, use_collection
 from tasks.evaluation import longbench_v2, scoring
 from tasks.evaluation.retrieval import RetrievedChunk, format_chunks, index_context, reorder, retrieve
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
@@ -171,8 +171,9 @@ class BenchmarkRun:
         name = collection_name(self.settings.eval_collection, self.settings.embedding_model)
         with connect(self.settings) as client:
             if not client.collections.exists(name):
-                client.collections.create(**context_collection_config(name))
-            collection = client.collections.use(name)
+                factor = replication_factor(client, self.settings)
+                client.collections.create(**context_collection_config(name, factor))
+            collection = use_collection(client, name, self.settings)
             keys: dict[str, str] = {}
             vectors: dict[str, list[float] | None] = {}  # one question embedding serves every k
             for done, (example_id, k) in enumerate(needed, start=1):

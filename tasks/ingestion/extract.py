@@ -7,17 +7,22 @@ on, and the caller quarantines the file.
 from __future__ import annotations
 
 import hashlib
+import resource
 import time
 import uuid
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from schemas.documents import Element, ExtractedDocument, QuarantineRecord
 from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from tasks.ingestion.prepare import Prepared
 
 DOC_NAMESPACE = uuid.UUID("5b0f7c1e-4a3d-4c59-9d8e-2f7a1c6b9e10")
 
@@ -322,6 +327,12 @@ def _check_ocr_confidence(elements: list[Element], settings: Settings) -> None:
         )
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (tesseract runs as a child process)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 @dataclass
 class Outcome:
     """What happened to one changed file during extraction (it crosses process boundaries)."""
@@ -330,12 +341,18 @@ class Outcome:
     sha256: str
     document: ExtractedDocument | None = None
     problem: QuarantineRecord | None = None
+    # Chunks, validation and vectors, when they were made where the file was extracted (a Dask worker).
+    prepared: Prepared | None = None
+    cpu_seconds: float = 0.0  # extraction CPU seconds in the process that extracted it
+    failed: bool = False  # it could not be extracted for a reason outside the file: retried by the next run
 
 
 def extract_outcome(path: Path, sha256: str, settings: Settings) -> Outcome:
     """Extract one file; any failure becomes a quarantine record instead of an exception."""
     try:
-        return Outcome(path=path, sha256=sha256, document=extract_document(path, settings))
+        started = cpu_seconds()
+        document = extract_document(path, settings)
+        return Outcome(path, sha256, document, cpu_seconds=cpu_seconds() - started)
     except BadDocument as error:
         return Outcome(
             path=path,

@@ -46,7 +46,7 @@ def rebuild(
         known_roots = manifest.source_roots(con, alias)
     folders = list(dict.fromkeys([str(root.resolve()) for root in roots] + known_roots))
     with connect(settings) as client:
-        target = create_versioned_collection(client, alias)
+        target = create_versioned_collection(client, alias, settings)
         try:
             runs = [
                 Ingestion(Path(folder), settings, collection, progress, rebuild_into=target)

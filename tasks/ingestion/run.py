@@ -19,12 +19,18 @@ from weaviate.classes.query import Filter
 from schemas.collection import collection_name
 from schemas.documents import Chunk, IngestSummary, QuarantineRecord
 from schemas.settings import Settings
-from tasks.clients.vectorstore import connect, delete_where, ensure_chunk_collection, write_objects
-from tasks.ingestion.chunk import chunk_document, config_signature
-from tasks.ingestion.embed import embed_texts
+from tasks.clients.vectorstore import (
+    connect,
+    delete_where,
+    ensure_chunk_collection,
+    use_collection,
+    write_objects,
+)
+from tasks.ingestion.chunk import config_signature
 from tasks.ingestion.extract import Outcome, doc_id_for
 from tasks.ingestion.index import chunk_object, weaviate_unreachable
 from tasks.ingestion.plan import document_hash, plan_changes
+from tasks.ingestion.prepare import merge, prepare
 from tasks.ingestion.sources import (
     OutsideSourceRoots,
     ScannedFile,
@@ -33,7 +39,6 @@ from tasks.ingestion.sources import (
     scan_paths,
     selected,
 )
-from tasks.ingestion.validate import validate_chunks
 from tasks.ingestion.workers import extract_all
 from warehouse import manifest
 from warehouse.db import session
@@ -66,6 +71,7 @@ class Ingestion:
         self.rebuild_into = rebuild_into
         self.rebuilt: list[tuple[manifest.DocumentVersion, list[Chunk]]] = []
         self.duplicates: dict[Path, Path] = {}  # a file -> the file with the same content that is kept
+        self.cpu_seconds: dict[str, float] = {}  # stage -> CPU seconds, wherever the stage ran
 
     def _under_root(self, path: Path) -> Path:
         resolved = (self.root / path).resolve() if not path.is_absolute() else path.resolve()
@@ -123,9 +129,9 @@ class Ingestion:
             return
         with connect(self.settings) as client:
             self.weaviate = (
-                client.collections.use(self.rebuild_into)
+                use_collection(client, self.rebuild_into, self.settings)
                 if self.rebuild_into
-                else ensure_chunk_collection(client, self.collection_name)
+                else ensure_chunk_collection(client, self.collection_name, self.settings)
             )
             batch: list[Outcome] = []
             for done, outcome in enumerate(self._extract_new(changed), start=1):
@@ -144,23 +150,28 @@ class Ingestion:
                 reason = f"duplicate of another file: {self.duplicates[item.path]}"
                 problem = QuarantineRecord(path=str(item.path), stage="scan", reason=reason)
                 yield Outcome(item.path, item.sha256, problem=problem)
-        yield from extract_all([f for f in changed if f.path not in self.duplicates], self.settings)
+        files = [f for f in changed if f.path not in self.duplicates]
+        yield from extract_all(files, self.settings, self.signature)
 
     def _index_batch(self, outcomes: list[Outcome]) -> None:
         """Chunk, validate and embed a batch of extracted files, write them in one Weaviate batch, record each."""
-        chunks_by_path: dict[Path, list[Chunk]] = {}
+        local = [outcome for outcome in outcomes if outcome.document and outcome.prepared is None]
+        prepared = merge(
+            [outcome.prepared for outcome in outcomes if outcome.prepared]
+            + [prepare(local, self.settings, self.signature)]
+        )
         for outcome in outcomes:
             if outcome.document:
                 self.summary.pages += outcome.document.pages
                 self.summary.pages_ocr += outcome.document.pages_ocr
-                doc_hash = document_hash(outcome.sha256, self.signature)
-                chunks_by_path[outcome.path] = chunk_document(outcome.document, self.settings, doc_hash)
-        report = validate_chunks([c for chunks in chunks_by_path.values() for c in chunks], self.settings)
+            self.cpu_seconds["extract"] = self.cpu_seconds.get("extract", 0.0) + outcome.cpu_seconds
+        for stage, seconds in prepared.cpu_seconds.items():
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + seconds
+        chunks_by_path, report, vectors = prepared.chunks_by_path, prepared.report, prepared.vectors
         with self._db() as con:
             manifest.add_validation_results(con, self.summary.run_id, report.outcomes)
         self._quarantine(report.quarantined)
         failed_checks = {r.path: r.reason.split(": ", 1)[-1] for r in report.quarantined}  # path -> checks
-        vectors = embed_texts([c.text for c in report.passed], self.settings)
         self._mark_pending([self._version(outcome, "pending") for outcome in outcomes])
         failed = write_objects(self.weaviate, map(chunk_object, report.passed, vectors))
         failed_by_id = {f.uuid: f for f in failed}
@@ -168,7 +179,7 @@ class Ingestion:
         for outcome in outcomes:
             if outcome.document is None:
                 status = "duplicate" if outcome.path in self.duplicates else "quarantined"
-                self._fail(outcome, [outcome.problem], status)
+                self._fail(outcome, [outcome.problem], "error" if outcome.failed else status)
                 continue
             chunks = [c for c in chunks_by_path[outcome.path] if c.chunk_id in passed_ids]
             rejected = [failed_by_id[c.chunk_id] for c in chunks if c.chunk_id in failed_by_id]

@@ -1,17 +1,40 @@
 """Extraction workers: changed files are extracted across a local process pool (one process when there is
-one file or `RAGROUTE_INGEST_WORKERS` is 1)."""
+one file or `RAGROUTE_INGEST_WORKERS` is 1), or on a Dask cluster when `RAGROUTE_DASK_ADDRESS` is set.
+
+On Dask each file is one task that extracts, OCRs, chunks, validates and embeds it on a worker, which reads
+the file by its path: every worker must see the source folders at the same paths (a shared mount). Dask's
+scheduler runs a task again on another worker when the worker running it dies; after
+`distributed.scheduler.allowed-failures` deaths it gives up, and the file is recorded as failed (status
+'error', retried by the next run). Writes to Weaviate and the manifest stay in the ingest process.
+"""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
+import socket
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
 from multiprocessing import get_context
+from pathlib import Path
 
-from schemas.settings import Settings
+from schemas.documents import QuarantineRecord
+from schemas.errors import RagrouteError
+from schemas.settings import Settings, apply_library_environment
 from tasks.ingestion.extract import Outcome, extract_outcome
+from tasks.ingestion.prepare import prepare
 from tasks.ingestion.sources import ScannedFile
+
+
+class DaskUnavailable(RagrouteError):
+    """The Dask scheduler cannot be reached, or a worker cannot see the files; the run stops, a rerun redoes
+    what was not recorded."""
+
+
+class SourceNotVisible(Exception):
+    """A Dask worker cannot read a file by the path the ingest process scanned."""
 
 
 @lru_cache(maxsize=1)
@@ -22,8 +45,11 @@ def _extraction_pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
-def extract_all(changed: list[ScannedFile], settings: Settings) -> Iterator[Outcome]:
-    """Extract changed files, across worker processes when there is more than one."""
+def extract_all(changed: list[ScannedFile], settings: Settings, signature: str) -> Iterator[Outcome]:
+    """Extract changed files: on the Dask cluster when one is configured, else across local processes."""
+    if settings.dask_address and changed:
+        yield from _extract_on_dask(changed, settings, signature)
+        return
     if len(changed) <= 1 or settings.ingest_workers <= 1:
         for item in changed:
             yield extract_outcome(item.path, item.sha256, settings)
@@ -36,3 +62,81 @@ def extract_all(changed: list[ScannedFile], settings: Settings) -> Iterator[Outc
     finally:
         for future in futures:
             future.cancel()
+
+
+def extract_and_prepare(path: Path, sha256: str, settings: Settings, signature: str) -> Outcome:
+    """One Dask task: extract one file and chunk, validate and embed it, on the worker that runs it."""
+    apply_library_environment()  # offline model loading, one OCR thread: before the libraries load
+    if not os.access(path.parent, os.F_OK):
+        raise SourceNotVisible(
+            f"Dask worker on {socket.gethostname()} cannot see {path.parent}: mount the source folder at the "
+            "same path on every worker"
+        )
+    outcome = extract_outcome(path, sha256, settings)
+    if outcome.document is not None:
+        _one_torch_thread()
+        outcome.prepared = prepare([outcome], settings, signature)
+    return outcome
+
+
+@lru_cache(maxsize=1)
+def _one_torch_thread() -> None:
+    """Each task of a worker embeds on one core: the worker's other threads (and the other worker processes
+    on the host) are busy with OCR, and more threads than cores slow everyone down."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@lru_cache(maxsize=4)
+def dask_client(address: str, timeout_s: float):
+    """A client of the Dask scheduler at `address`, made once per process."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout_s, set_as_default=False)
+    except (OSError, TimeoutError) as error:
+        raise DaskUnavailable(
+            f"cannot reach the Dask scheduler at {address} ({type(error).__name__}: {error}); start it "
+            "(`dask scheduler`) or unset RAGROUTE_DASK_ADDRESS to extract locally"
+        ) from error
+    atexit.register(client.close)
+    return client
+
+
+def _extract_on_dask(changed: list[ScannedFile], settings: Settings, signature: str) -> Iterator[Outcome]:
+    """One task per file on the Dask cluster, yielded as they finish; a file whose task failed (its workers
+    kept dying) comes back as an outcome with a problem."""
+    from distributed import as_completed as dask_completed
+
+    client = dask_client(settings.dask_address, settings.dask_connect_timeout_s)
+    by_key = {}
+    futures = []
+    for item in changed:
+        future = client.submit(extract_and_prepare, item.path, item.sha256, settings, signature, pure=False)
+        by_key[future.key] = item
+        futures.append(future)
+    try:
+        for future in dask_completed(futures, loop=client.loop):
+            yield _dask_outcome(future, by_key[future.key], settings)
+    finally:
+        with contextlib.suppress(Exception):  # the scheduler may be gone
+            client.cancel([future for future in futures if not future.done()])
+
+
+def _dask_outcome(future, item: ScannedFile, settings: Settings) -> Outcome:
+    try:
+        return future.result()
+    except SourceNotVisible as error:
+        raise DaskUnavailable(str(error)) from error
+    except OSError as error:  # the connection to the scheduler broke
+        raise DaskUnavailable(
+            f"lost the Dask scheduler at {settings.dask_address} ({type(error).__name__}: {error}); "
+            "documents not recorded as indexed are redone by the next run"
+        ) from error
+    except Exception as error:  # KilledWorker: the workers running it kept dying
+        reason = f"extraction failed on the Dask cluster: {type(error).__name__}"
+        problem = QuarantineRecord(
+            path=str(item.path), stage="extract", reason=reason, detail=str(error)[:500]
+        )
+        return Outcome(item.path, item.sha256, problem=problem, failed=True)

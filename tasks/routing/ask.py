@@ -30,7 +30,7 @@ from schemas.prices import cost_usd, load_prices
 from schemas.settings import Settings
 from tasks.clients.llm import LLM, Completion
 from tasks.clients.tokens import tokenizer_for
-from tasks.clients.vectorstore import connect, live_collection
+from tasks.clients.vectorstore import connect, live_collection, use_collection
 from tasks.ingestion.chunk import page_at
 from tasks.ingestion.embed import embed_texts
 from tasks.routing import self_route
@@ -309,7 +309,7 @@ class Asker:
                     raise AskError(
                         f"collection {self.collection_name} does not exist: run `ragroute ingest` first"
                     )
-                collection = client.collections.use(self.collection_name)
+                collection = use_collection(client, self.collection_name, self.settings)
                 asyncio.run(self._answer(collection, question, method, k, result))
         except AskError:
             raise

@@ -46,10 +46,10 @@ def client(running_services):
 
 
 @pytest.fixture
-def collection(client, request):
+def collection(client, request, running_services):
     name = collection_name(f"Test_{request.node.name}", "unit-vectors")
     client.collections.delete(name)
-    yield ensure_chunk_collection(client, name)
+    yield ensure_chunk_collection(client, name, running_services)
     client.collections.delete(name)
 
 

@@ -1,0 +1,145 @@
+"""Ingest on a real Dask cluster (a scheduler and two worker processes on loopback): the same Weaviate objects
+and manifest as a local run, and a worker killed with SIGKILL in the middle of a file loses and doubles
+nothing (Dask runs its task again on the other worker)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from schemas.settings import Settings
+from tasks.evaluation.mini import page_image
+from tasks.ingestion.run import ingest
+from tests.support.convergence import differences, forget_manifest, snapshot, write_folder
+from tests.support.corpus import body
+from tests.support.dask_cluster import DaskCluster
+from tests.support.readers import warehouse_rows
+
+MIXED = {
+    "alpha.txt": body("alpha", 14),
+    "bravo.md": "# Bravo\n\n" + body("bravo", 8),
+    "charlie.html": f"<html><body><h1>Charlie</h1><p>{body('charlie', 10)}</p></body></html>",
+    "delta.txt": "",  # quarantined: empty file
+}
+SCANS = 6
+
+
+def _scans(folder: Path, count: int) -> None:
+    for i in range(count):
+        page_image(body(f"scan{i}", sentences=10)).save(folder / f"scan{i}.png")
+
+
+def _reference(settings: Settings, folder: Path, base: str):
+    """The state a local run (in-process extraction) leaves; its manifest rows are then dropped, so the Dask
+    run of the same folder starts from an empty manifest."""
+    ingest(folder, settings.model_copy(update={"ingest_workers": 1}), base)
+    state = snapshot(settings, base)
+    forget_manifest(settings, base)
+    return state
+
+
+def test_dask_ingest_equals_local_ingest(
+    running_services: Settings, dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    write_folder(folder, MIXED)
+    _scans(folder, 2)
+    reference = _reference(running_services, folder, "DaskRef")
+    settings = running_services.model_copy(update={"dask_address": dask_cluster.address})
+
+    summary = ingest(folder, settings, "DaskRun")
+    assert summary.status == "completed_with_failures" and summary.documents_failed == 1, summary
+    assert summary.pages_ocr == 2 and summary.documents_changed == 6, summary
+    assert differences(snapshot(settings, "DaskRun"), reference) == []
+    rerun = ingest(folder, settings, "DaskRun")
+    assert rerun.documents_changed == 0 and rerun.chunks_written == 0, rerun
+
+
+class BusyWorkerKiller:
+    """A thread that SIGKILLs the first worker seen in the middle of a file, then restarts it when done."""
+
+    def __init__(self, cluster: DaskCluster) -> None:
+        self.cluster = cluster
+        self.killed: list[str] = []
+        self.done = threading.Event()  # the ingest ended: stop looking
+        self.thread = threading.Thread(target=self._kill_a_busy_worker)
+
+    def __enter__(self) -> BusyWorkerKiller:
+        self.thread.start()
+        return self
+
+    def _kill_a_busy_worker(self) -> None:
+        with self.cluster.client() as client:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and not self.killed and not self.done.is_set():
+                busy = [address for address, keys in client.processing().items() if keys]
+                if busy:
+                    time.sleep(0.5)  # inside the file's work, not at its start
+                    name = self.cluster.worker_name(busy[0])
+                    self.cluster.kill_worker(name)
+                    self.killed.append(name)
+                time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+        for name in self.killed:  # later tests get both workers back
+            self.cluster.start_worker(name)
+        self.cluster.wait_for_workers(2)
+
+
+def _allowed_failures(cluster: DaskCluster, count: int) -> int:
+    """Set the scheduler's `allowed-failures` (deaths of workers running one task before it gives up)."""
+
+    def set_on(dask_scheduler, count=count):
+        previous, dask_scheduler.allowed_failures = dask_scheduler.allowed_failures, count
+        return previous
+
+    with cluster.client() as client:
+        return client.run_on_scheduler(set_on)
+
+
+def test_dask_worker_killed_mid_file_loses_and_doubles_nothing(
+    running_services: Settings, dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _scans(folder, SCANS)
+    reference = _reference(running_services, folder, "DaskKillRef")
+    settings = running_services.model_copy(update={"dask_address": dask_cluster.address})
+    with BusyWorkerKiller(dask_cluster) as killer:
+        summary = ingest(folder, settings, "DaskKill")
+    print(f"killed worker {killer.killed}; run: {summary}")
+    assert killer.killed, "no worker was busy"
+    assert summary.status == "completed" and summary.documents_failed == 0, summary
+    assert summary.pages_ocr == SCANS, summary  # each file extracted once into the run, none doubled
+    assert differences(snapshot(settings, "DaskKill"), reference) == []
+
+
+def test_file_whose_worker_dies_with_no_retry_left_is_failed_then_redone(
+    running_services: Settings, dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _scans(folder, 4)
+    reference = _reference(running_services, folder, "DaskGiveUpRef")
+    settings = running_services.model_copy(update={"dask_address": dask_cluster.address})
+    previous = _allowed_failures(dask_cluster, 0)  # the first death of a worker running a file is final
+    try:
+        with BusyWorkerKiller(dask_cluster) as killer:
+            summary = ingest(folder, settings, "DaskGiveUp")
+    finally:
+        _allowed_failures(dask_cluster, previous)
+    reasons = warehouse_rows(settings, "SELECT reason FROM quarantine WHERE run_id = ?", [summary.run_id])
+    print(f"killed worker {killer.killed}; run: {summary}; reasons: {reasons}")
+    assert killer.killed and summary.status == "completed_with_failures", summary
+    assert 1 <= summary.documents_failed <= 2, summary  # the file(s) the killed worker held
+    assert {reason for (reason,) in reasons} == {"extraction failed on the Dask cluster: KilledWorker"}
+    statuses = warehouse_rows(
+        settings, "SELECT DISTINCT status FROM documents WHERE path LIKE ?", [f"{folder}%"]
+    )
+    assert ("error",) in statuses, statuses  # retried by the next run
+    rerun = ingest(folder, settings, "DaskGiveUp")
+    assert rerun.status == "completed" and rerun.documents_changed == summary.documents_failed, rerun
+    assert differences(snapshot(settings, "DaskGiveUp"), reference) == []
