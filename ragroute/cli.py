@@ -187,13 +187,16 @@ def ingest_command(
 ) -> None:
     """Index new and changed documents under PATH into Weaviate; remove chunks of deleted ones."""
     from tasks.ingestion.sources import ensure_within_source_roots
+    from tasks.ingestion.unchanged import record_if_unchanged
 
     ensure_within_source_roots(path, get_settings())  # refused before a flow run starts
-    _start_flows()
-    from flows.ingest import ingest_flow
+    result = None if full else record_if_unchanged(path, get_settings(), collection)  # no flow for no work
+    if result is None:
+        _start_flows()
+        from flows.ingest import ingest_flow
 
-    with _progress("ingest") as show:
-        result = ingest_flow(str(path), collection, show, full)
+        with _progress("ingest") as show:
+            result = ingest_flow(str(path), collection, show, full)
     if full:
         console.print(
             f"alias {result.alias} now reads {result.collection} (previous: {result.previous or '-'})"

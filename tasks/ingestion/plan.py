@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.documents import QuarantineRecord
-from tasks.ingestion.sources import ScannedFile
+from schemas.settings import Settings
+from tasks.ingestion.sources import ScannedFile, scan, scan_paths, selected
 from warehouse import manifest
+from warehouse.db import session
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -85,3 +87,40 @@ def plan_changes(
 def document_hash(content_sha256: str, signature: str) -> str:
     """Identifies one version of a document under one configuration (stored on every chunk)."""
     return hashlib.sha256(f"{content_sha256}|{signature}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class Survey:
+    """A scan of a source folder held against its collection's manifest."""
+
+    files: list[ScannedFile]
+    problems: list[QuarantineRecord]  # every entry the scan could not read
+    new_problems: list[QuarantineRecord]  # those no earlier run recorded
+    plan: ChangePlan
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.plan.changed or self.plan.deleted or self.plan.note or self.new_problems)
+
+
+def survey(
+    root: Path,
+    collection: str,
+    signature: str,
+    settings: Settings,
+    only: list[Path] | None = None,
+    rebuild: bool = False,
+) -> Survey:
+    """Scan `root` (or only the `only` paths under it) and plan against the manifest. A rebuild plans every
+    file as new; a targeted scan deletes exactly what it names, a folder scan is guarded."""
+    files, problems = scan(root) if only is None else scan_paths(root, only)
+    with session(settings.warehouse_path) as con:
+        known = manifest.known_documents(con, str(root), collection)
+        reported = manifest.reported_scan_problems(con, str(root), collection)
+    new_problems = [p for p in problems if (p.path, p.reason) not in reported]
+    if rebuild:
+        known = {}
+    elif only is not None:
+        known = {path: doc for path, doc in known.items() if selected(Path(path), only)}
+    guard = settings.delete_guard_min_seen_ratio if only is None else None
+    return Survey(files, problems, new_problems, plan_changes(files, problems, known, signature, guard))

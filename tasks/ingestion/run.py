@@ -29,15 +29,12 @@ from tasks.clients.vectorstore import (
 from tasks.ingestion.chunk import config_signature
 from tasks.ingestion.extract import Outcome, doc_id_for
 from tasks.ingestion.index import chunk_object, weaviate_unreachable
-from tasks.ingestion.plan import document_hash, plan_changes
+from tasks.ingestion.plan import document_hash, survey
 from tasks.ingestion.prepare import merge, prepare
 from tasks.ingestion.sources import (
     OutsideSourceRoots,
     ScannedFile,
     ensure_within_source_roots,
-    scan,
-    scan_paths,
-    selected,
 )
 from tasks.ingestion.workers import extract_all
 from warehouse import manifest
@@ -105,21 +102,13 @@ class Ingestion:
         return session(self.settings.warehouse_path)
 
     def _run(self) -> None:
-        files, scan_problems = scan(self.root) if self.only is None else scan_paths(self.root, self.only)
-        self.summary.documents_seen = len(files) + len(scan_problems)
-        with self._db() as con:
-            known = manifest.known_documents(con, str(self.root), self.collection_name)
-            reported = manifest.reported_scan_problems(con, str(self.root), self.collection_name)
-        new_problems = [p for p in scan_problems if (p.path, p.reason) not in reported]
-        self._quarantine(new_problems)
-        self.summary.documents_failed += len(new_problems)
-        if self.rebuild_into:
-            known = {}  # a rebuild writes every file into an empty collection
-        elif self.only is not None:
-            known = {path: doc for path, doc in known.items() if selected(Path(path), self.only)}
-        # A targeted run deletes exactly the files it was told about; a folder scan is guarded.
-        guard = self.settings.delete_guard_min_seen_ratio if self.only is None else None
-        plan = plan_changes(files, scan_problems, known, self.signature, guard)
+        found = survey(
+            self.root, self.collection_name, self.signature, self.settings, self.only, bool(self.rebuild_into)
+        )
+        self.summary.documents_seen = len(found.files) + len(found.problems)
+        self._quarantine(found.new_problems)
+        self.summary.documents_failed += len(found.new_problems)
+        plan = found.plan
         self.duplicates, changed, deleted = plan.duplicates, plan.changed, plan.deleted
         if plan.note:
             self.summary.notes.append(plan.note)

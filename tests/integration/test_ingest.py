@@ -14,7 +14,9 @@ from schemas.collection import collection_name
 from tasks.clients.vectorstore import connect
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import SourceUnavailable
-from tests.support.corpus import bad_corpus, good_corpus
+from tasks.ingestion.unchanged import record_if_unchanged
+from tests.support.cli import run_cli
+from tests.support.corpus import bad_corpus, body, good_corpus
 from tests.support.readers import collection_objects, warehouse_rows
 
 
@@ -223,3 +225,31 @@ def test_missing_source_is_a_clear_cli_error(running_services, tmp_path):
     )
     assert result.returncode == 1
     assert "does not exist" in result.stderr
+
+
+def test_an_unchanged_folder_is_answered_without_a_flow(running_services, tmp_path):
+    """Nothing to do: the CLI records a completed run from the scan and the manifest, with no Prefect flow; any
+    change (here an edit) goes through the flow again."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("tide.txt", "wind.txt"):
+        (folder / name).write_text(body(name.removesuffix(".txt")))
+    first = ingest(folder, running_services, "Unchanged")
+    assert first.documents_changed == 2
+
+    assert record_if_unchanged(folder, running_services, "Unchanged") is not None
+    quiet = run_cli("ingest", str(folder), "--collection", "Unchanged", "--json")
+    assert quiet.returncode == 0, quiet.stderr
+    summary = json.loads(quiet.stdout.strip().splitlines()[-1])
+    assert (summary["status"], summary["documents_seen"], summary["documents_changed"]) == ("completed", 2, 0)
+    assert "Prefect server" not in quiet.stderr  # the flow's hint about a temporary server never came up
+    assert warehouse_rows(
+        running_services,
+        "SELECT status, documents_seen FROM ingest_runs WHERE run_id = ?",
+        [summary["run_id"]],
+    ) == [("completed", 2)]
+
+    (folder / "wind.txt").write_text(body("gale"))
+    assert record_if_unchanged(folder, running_services, "Unchanged") is None
+    changed = run_cli("ingest", str(folder), "--collection", "Unchanged", "--json")
+    assert json.loads(changed.stdout.strip().splitlines()[-1])["documents_changed"] == 1
