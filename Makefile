@@ -15,6 +15,9 @@ demo: setup
 	.venv/bin/ragroute ingest $(DATA_DIR)/samples --collection Samples
 	.venv/bin/ragroute eval --dataset mini --methods lc,rag,rag_reorder,self_route --k 5
 	.venv/bin/ragroute report --out $(DATA_DIR)/report.html
+	@.venv/bin/ragroute sql "SELECT method, k, score, token_pct_of_lc, answerable_pct, round(cost_usd, 6) AS cost_usd \
+	    FROM method_summary WHERE run_id = (SELECT run_id FROM eval_runs ORDER BY started_at DESC LIMIT 1) ORDER BY method"
+	@echo "dashboard: file://$(abspath $(DATA_DIR))/report.html"
 	@echo "warehouse: $(DATA_DIR)/ragroute.duckdb — try: .venv/bin/ragroute sql 'SELECT * FROM method_summary'"
 
 # The test suite, against the real services (what CI runs).
