@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -127,12 +128,42 @@ class FailedWrite:
     message: str
 
 
+# Rejections that say a replica or connection failed, not that the object is bad: worth another attempt.
+TRANSIENT_REJECTIONS = ("rpc error", "connection", "unavailable", "deadline", "canceled", "cannot reach",
+                        "not enough replicas", "broadcast")  # fmt: skip
+
+
 def write_objects(
-    collection: Collection, objects: Iterable[ObjectToWrite], batch_size: int = 200
+    collection: Collection,
+    objects: Iterable[ObjectToWrite],
+    batch_size: int = 200,
+    attempts: int = 3,
+    pause_s: float = 1.0,
 ) -> list[FailedWrite]:
     """Upsert objects under their deterministic uuids in gRPC batches; returns every object the server
-    rejected (failed objects are reported, never raised)."""
+    rejected (failed objects are reported, never raised). Objects rejected for a transient reason (a replica
+    that went away mid-write) are written again, up to `attempts` times in all."""
     pending, failed = list(objects), []
+    for attempt in range(1, attempts + 1):
+        rejected = _write_batches(collection, pending, batch_size)
+        transient = [f for f in rejected if _is_transient(f)]
+        failed += [f for f in rejected if not _is_transient(f)]
+        if not transient or attempt == attempts:
+            return failed + transient
+        time.sleep(pause_s * attempt)
+        retry = {f.uuid for f in transient}
+        pending = [obj for obj in pending if obj.uuid in retry]
+    return failed
+
+
+def _is_transient(failure: FailedWrite) -> bool:
+    return any(word in failure.message.lower() for word in TRANSIENT_REJECTIONS)
+
+
+def _write_batches(
+    collection: Collection, pending: list[ObjectToWrite], batch_size: int
+) -> list[FailedWrite]:
+    failed = []
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
         result = collection.data.insert_many(
