@@ -14,6 +14,7 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter
 from weaviate.collections import Collection
+from weaviate.exceptions import UnexpectedStatusCodeError
 
 from schemas.collection import chunk_collection_config
 from schemas.settings import Settings
@@ -47,8 +48,12 @@ def connect(settings: Settings) -> weaviate.WeaviateClient:
 
 
 def cluster_size(client: weaviate.WeaviateClient) -> int:
-    """How many nodes the Weaviate cluster has (1 for a single server)."""
-    return len(client.cluster.nodes())
+    """How many nodes the Weaviate cluster has (1 for a single server, or when the key may not list nodes:
+    set the replication factor and consistency level explicitly then)."""
+    try:
+        return len(client.cluster.nodes()) or 1
+    except UnexpectedStatusCodeError:  # 403 under RBAC without the nodes permission
+        return 1
 
 
 def replication_factor(client: weaviate.WeaviateClient, settings: Settings) -> int:
