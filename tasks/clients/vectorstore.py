@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter
 from weaviate.collections import Collection
+from weaviate.exceptions import UnexpectedStatusCodeError
 
 from schemas.collection import chunk_collection_config
 from schemas.settings import Settings
@@ -46,8 +48,12 @@ def connect(settings: Settings) -> weaviate.WeaviateClient:
 
 
 def cluster_size(client: weaviate.WeaviateClient) -> int:
-    """How many nodes the Weaviate cluster has (1 for a single server)."""
-    return len(client.cluster.nodes())
+    """How many nodes the Weaviate cluster has (1 for a single server, or when the key may not list nodes:
+    set the replication factor and consistency level explicitly then)."""
+    try:
+        return len(client.cluster.nodes()) or 1
+    except UnexpectedStatusCodeError:  # 403 under RBAC without the nodes permission
+        return 1
 
 
 def replication_factor(client: weaviate.WeaviateClient, settings: Settings) -> int:
@@ -127,12 +133,42 @@ class FailedWrite:
     message: str
 
 
+# Rejections that say a replica or connection failed, not that the object is bad: worth another attempt.
+TRANSIENT_REJECTIONS = ("rpc error", "connection", "unavailable", "deadline", "canceled", "cannot reach",
+                        "not enough replicas", "broadcast")  # fmt: skip
+
+
 def write_objects(
-    collection: Collection, objects: Iterable[ObjectToWrite], batch_size: int = 200
+    collection: Collection,
+    objects: Iterable[ObjectToWrite],
+    batch_size: int = 200,
+    attempts: int = 3,
+    pause_s: float = 1.0,
 ) -> list[FailedWrite]:
     """Upsert objects under their deterministic uuids in gRPC batches; returns every object the server
-    rejected (failed objects are reported, never raised)."""
+    rejected (failed objects are reported, never raised). Objects rejected for a transient reason (a replica
+    that went away mid-write) are written again, up to `attempts` times in all."""
     pending, failed = list(objects), []
+    for attempt in range(1, attempts + 1):
+        rejected = _write_batches(collection, pending, batch_size)
+        transient = [f for f in rejected if _is_transient(f)]
+        failed += [f for f in rejected if not _is_transient(f)]
+        if not transient or attempt == attempts:
+            return failed + transient
+        time.sleep(pause_s * attempt)
+        retry = {f.uuid for f in transient}
+        pending = [obj for obj in pending if obj.uuid in retry]
+    return failed
+
+
+def _is_transient(failure: FailedWrite) -> bool:
+    return any(word in failure.message.lower() for word in TRANSIENT_REJECTIONS)
+
+
+def _write_batches(
+    collection: Collection, pending: list[ObjectToWrite], batch_size: int
+) -> list[FailedWrite]:
+    failed = []
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
         result = collection.data.insert_many(

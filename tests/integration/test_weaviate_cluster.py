@@ -103,12 +103,16 @@ def test_node_killed_mid_ingest(weaviate_cluster: Settings, tmp_path: Path) -> N
     try:
         try:
             summary = ingest(root, settings, "ClusterKill", progress)
-            print(f"run with a node killed: {summary.status}")
+            print(f"run with a node killed: {summary.status} {summary.documents_failed} failed")
         except Exception as error:  # allowed: a one-line reason, then a rerun converges
             print(f"run with a node killed failed: {error}")
             assert "\n" not in str(error)
+            summary = None
+        assert killed
+        if summary is None or summary.status != "completed":  # the rerun redoes what did not land
             summary = ingest(root, settings, "ClusterKill")
-        assert killed and summary.status == "completed", summary
+            print(f"rerun with the node still down: {summary.status}")
+        assert summary.status == "completed", summary
         assert differences(snapshot(settings, "ClusterKill"), reference) == []
 
         # While the node is down, `ask` and hybrid queries answer.
