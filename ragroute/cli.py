@@ -29,7 +29,7 @@ class _App(typer.Typer):
         try:
             return super().__call__(*args, **kwargs)
         except RagrouteError as error:
-            console.print(f"[red]error:[/red] {error}")
+            console.print(f"[red]error:[/red] {error}", soft_wrap=True)  # one line, whatever the width
             sys.exit(1)
         except Exception as error:
             if state.log_file is not None:
@@ -82,7 +82,7 @@ def _start_flows() -> None:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code=1)
 
 
