@@ -75,7 +75,8 @@ def test_flows_use_the_local_prefect_server_while_it_runs(tmp_path, monkeypatch)
         settings_module.apply_library_environment()
         assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4911/api"
     finally:
-        monkeypatch.delenv("PREFECT_API_URL", raising=False)
+        # Not monkeypatch.delenv: its undo would put back the value set above, for every later test.
+        os.environ.pop("PREFECT_API_URL", None)
         settings_module.get_settings.cache_clear()
 
 
