@@ -2,20 +2,7 @@
 -- paper's (`text`: LC when the RAG answer declines in words) and the thresholded one (`threshold`: also when
 -- P("unanswerable") ≥ the run's τ, see `decline_thresholds`; only for runs that have a τ).
 CREATE OR REPLACE VIEW routing_rules AS
-WITH steps AS (
-    SELECT sr.run_id, sr.dataset, sr.model, sr.k, sr.example_id, sr.decline_prob,
-           coalesce(sr.step1_declined, sr.route = 'lc', false) AS text_declined,
-           rag.prompt_tokens AS rag_tokens, rs.score AS rag_score,
-           lc.prompt_tokens AS lc_tokens, ls.score AS lc_score
-    FROM predictions sr
-    JOIN predictions rag ON rag.run_id = sr.run_id AND rag.example_id = sr.example_id
-         AND rag.method = 'rag' AND rag.k = sr.k AND rag.error IS NULL
-    JOIN scores rs ON rs.run_id = rag.run_id AND rs.example_id = rag.example_id AND rs.method = 'rag' AND rs.k = rag.k
-    JOIN predictions lc ON lc.run_id = sr.run_id AND lc.example_id = sr.example_id AND lc.method = 'lc'
-         AND lc.error IS NULL
-    JOIN scores ls ON ls.run_id = lc.run_id AND ls.example_id = lc.example_id AND ls.method = 'lc'
-    WHERE sr.method = 'self_route' AND sr.error IS NULL
-),
+WITH steps AS (SELECT * FROM self_route_steps WHERE answered),
 rules AS (
     SELECT DISTINCT run_id, 'text' AS rule, NULL::DOUBLE AS threshold FROM steps
     UNION ALL
