@@ -403,28 +403,29 @@ def down(settings: Settings) -> dict[str, bool]:
     return {name: stop(settings, name) for name in names}
 
 
-def weaviate_version(settings: Settings) -> str | None:
-    """The server version from `/v1/meta`, or None when Weaviate cannot be reached."""
+def _weaviate_get(settings: Settings, path: str) -> dict:
+    """GET a Weaviate REST endpoint (with the API key when one is set); raises httpx errors."""
     headers = {}
     if settings.weaviate_api_key:
         headers["Authorization"] = f"Bearer {settings.weaviate_api_key.get_secret_value()}"
+    response = httpx.get(f"{settings.weaviate_http_url}{path}", headers=headers, timeout=5.0)
+    response.raise_for_status()
+    return response.json()
+
+
+def weaviate_version(settings: Settings) -> str | None:
+    """The server version from `/v1/meta`, or None when Weaviate cannot be reached."""
     try:
-        response = httpx.get(f"{settings.weaviate_http_url}/v1/meta", headers=headers, timeout=5.0)
-        response.raise_for_status()
-        return response.json().get("version")
+        return _weaviate_get(settings, "/v1/meta").get("version")
     except (httpx.HTTPError, ValueError):
         return None
 
 
 def weaviate_nodes(settings: Settings) -> list[dict]:
     """The cluster's nodes as the server lists them (`/v1/nodes`: name and status), or [] when unreachable."""
-    headers = {}
-    if settings.weaviate_api_key:
-        headers["Authorization"] = f"Bearer {settings.weaviate_api_key.get_secret_value()}"
     try:
-        response = httpx.get(f"{settings.weaviate_http_url}/v1/nodes", headers=headers, timeout=5.0)
-        response.raise_for_status()
-        return [{"name": n["name"], "status": n.get("status")} for n in response.json().get("nodes", [])]
+        nodes = _weaviate_get(settings, "/v1/nodes").get("nodes", [])
+        return [{"name": n["name"], "status": n.get("status")} for n in nodes]
     except (httpx.HTTPError, ValueError, KeyError):
         return []
 
