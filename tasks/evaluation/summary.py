@@ -48,7 +48,7 @@ def close_run(
 ) -> EvalSummary:
     """Close the run in the warehouse and summarise it per method (from the `method_summary` view)."""
     status = "completed_with_errors" if errors else "completed"
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         results.finish_run(con, run_id, status)
         methods = results.method_summary(con, run_id)
     return EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)

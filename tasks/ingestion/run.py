@@ -96,7 +96,7 @@ class Ingestion:
 
     def _db(self):
         """A short warehouse session: other processes write between ours."""
-        return session(self.settings.warehouse_path)
+        return session(self.settings.warehouse_target)
 
     def _run(self) -> None:
         files, scan_problems = scan(self.root) if self.only is None else scan_paths(self.root, self.only)

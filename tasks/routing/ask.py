@@ -231,7 +231,7 @@ class Asker:
         result.latency_ms = (time.perf_counter() - started) * 1000
         if not log:
             return result
-        with session(self.settings.warehouse_path) as con:
+        with session(self.settings.warehouse_target) as con:
             refresh_prices(con, self.prices)
             result.ask_id = record_ask(con, result, self.settings.llm_model)
         return result
