@@ -20,6 +20,7 @@ import httpx
 
 from schemas.errors import RagrouteError
 from schemas.settings import Settings
+from warehouse.db import backend_status
 
 SETUP_HINT = (
     "run `make setup` to build it, start Weaviate with `docker compose up -d weaviate`, "
@@ -313,4 +314,5 @@ def status(settings: Settings) -> dict[str, dict]:
             "managed": settings.llm_is_local,
             "pid": running_pid(settings, "llm"),
         },
+        "warehouse": backend_status(settings.warehouse_target),
     }
