@@ -25,8 +25,16 @@ class WriteRefused(RagrouteError):
     """The SQL would change the warehouse."""
 
 
+PRAGMA_ANYWHERE = re.compile(r"\bPRAGMA\s+(\w+)", re.IGNORECASE)
+
+
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse anything but queries (SELECT, WITH … SELECT, EXPLAIN, SHOW/DESCRIBE, read-only PRAGMAs)."""
+    # DuckDB expands some PRAGMAs while parsing (import_database reads files, create_fts_index installs an
+    # extension): they are refused from the text, before the parser sees them.
+    for name in PRAGMA_ANYWHERE.findall(sql):
+        if name.lower() not in READ_PRAGMAS:
+            _refuse(f"PRAGMA {name} is")
     for statement in con.extract_statements(sql):
         kind = statement.type.name
         if kind == "EXPLAIN":
