@@ -86,6 +86,8 @@ def hosts(running_services: Settings, postgres_dsn: str, tmp_path_factory):
         "RAGROUTE_WAREHOUSE": lake.attach,
         "RAGROUTE_WAREHOUSE_DATA_PATH": lake.data_path,
         "RAGROUTE_RESULT_STORAGE_PATH": str(home / "shared" / "prefect-results"),
+        # What `make setup` installs on each host (the model file the tokenizer counts with): this machine's.
+        "RAGROUTE_LOCAL_DIR": str(running_services.local_dir),
     }
     hosts = Hosts(home, shared)
     server_env = {
