@@ -74,7 +74,7 @@ fingerprint_dataset = task(dataset_fingerprint, name="fingerprint-dataset", cach
 def write_report(settings: Settings, summary: EvalSummary) -> Path:
     out = settings.data_dir / "reports" / f"{artifact_key('nightly', summary.dataset)}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    return build_report(settings.warehouse_path, out, summary.run_id)
+    return build_report(settings.warehouse_target, out, summary.run_id)
 
 
 @task(name="check-regression", cache_policy=NO_CACHE)
@@ -83,7 +83,7 @@ def regression_task(settings: Settings, plan: NightlyPlan, summary: EvalSummary,
     pinned = None if baseline == "previous" else baseline
     comparisons: list[Comparison] = []
     failure = None
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         try:
             comparisons = check_regression(
                 con, summary.run_id, pinned, plan.regression.max_score_drop, plan.regression.max_cost_rise_pct

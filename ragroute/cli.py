@@ -46,6 +46,8 @@ services_app = typer.Typer(
     help="Start, stop and inspect the local Weaviate, LLM and Prefect servers.", no_args_is_help=True
 )
 app.add_typer(services_app, name="services")
+warehouse_app = typer.Typer(help="Manage the warehouse.", no_args_is_help=True)
+app.add_typer(warehouse_app, name="warehouse")
 
 
 @app.callback()
@@ -122,7 +124,7 @@ def services_down() -> None:
 
 @services_app.command("status")
 def services_status(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Show where Weaviate, the LLM endpoint and the Prefect server are, and what they serve."""
+    """Show where Weaviate, the LLM endpoint, the Prefect server and the warehouse are, and what they serve."""
     found = services.status(get_settings())
     if as_json:
         typer.echo(json.dumps(found))
@@ -149,6 +151,14 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
         f"Prefect {prefect['version']}" if prefect["version"] else "[red]unreachable",
         str(prefect["managed"]),
         str(prefect["pid"] or "-"),
+    )
+    warehouse = found["warehouse"]
+    table.add_row(
+        f"warehouse ({warehouse['backend']})",
+        warehouse["location"],
+        f"schema {warehouse['schema_version']}" if warehouse["answers"] else f"[red]{warehouse['error']}",
+        "-",
+        "-",
     )
     Console().print(table)
     if len(weaviate["nodes"]) > 1:
@@ -404,7 +414,7 @@ def sql_command(
     from warehouse.query import WriteRefused, export, open_read_only, run_query
 
     try:
-        con = open_read_only(get_settings().warehouse_path)
+        con = open_read_only(get_settings().warehouse_target)
     except FileNotFoundError as error:
         _fail(str(error))
     try:
@@ -427,6 +437,34 @@ def sql_command(
         con.close()
 
 
+@warehouse_app.command("copy")
+def warehouse_copy(
+    to: str = typer.Option(
+        ..., "--to", help="The DuckLake ATTACH string (ducklake:postgres:dbname=… host=…)."
+    ),
+    data_path: str | None = typer.Option(
+        None, "--data-path", help="The DuckLake's shared data folder (default: RAGROUTE_WAREHOUSE_DATA_PATH)."
+    ),
+) -> None:
+    """Copy the embedded DuckDB warehouse into an empty DuckLake; prints row counts and hash sums of both."""
+    from schemas.settings import DuckLakeTarget
+    from warehouse.copy import copy_warehouse
+
+    settings = get_settings()
+    data_path = data_path or settings.warehouse_data_path
+    if not to.startswith("ducklake:") or not data_path:
+        _fail("--to takes a DuckLake ATTACH string (ducklake:…), and the data folder must be given")
+    copies = copy_warehouse(settings.warehouse_path, DuckLakeTarget(to, data_path))
+    table = Table("table", "rows", "hash sum", "copied rows", "copied hash sum", "equal")
+    for copy in copies:
+        table.add_row(copy.table, str(copy.rows), str(copy.hash_sum), str(copy.copied_rows),
+                      str(copy.copied_hash_sum), "yes" if copy.equal else "[red]no")  # fmt: skip
+    Console().print(table)
+    console.print(
+        f"copied {sum(c.rows for c in copies)} rows in {len(copies)} tables from {settings.warehouse_path}"
+    )
+
+
 @app.command("report")
 def report_command(
     out: Path = typer.Option(Path("report.html"), "--out", help="The HTML file to write."),
@@ -439,7 +477,7 @@ def report_command(
     from warehouse.report import build_report
 
     try:
-        path = build_report(get_settings().warehouse_path, out, run)
+        path = build_report(get_settings().warehouse_target, out, run)
     except (FileNotFoundError, ValueError) as error:
         _fail(str(error))
     console.print(f"report written to {path.resolve()}")

@@ -7,6 +7,7 @@ A few well-known variables are honoured as well, so ragroute points at external 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas.errors import RagrouteError
 from schemas.evaluation import Retriever
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +51,17 @@ SMOLLM2 = LocalModel(
     tokenizer="smollm",
 )
 LOCAL_MODELS = {model.file: model for model in (QWEN, SMOLLM2)}
+
+
+@dataclass(frozen=True)
+class DuckLakeTarget:
+    """A DuckLake warehouse: its ATTACH string (the catalog) and the folder that holds its Parquet files."""
+
+    attach: str
+    data_path: str
+
+    def __str__(self) -> str:  # the catalog without a password, for messages
+        return re.sub(r"password=\S+", "password=…", self.attach)
 
 
 def _env(name: str, *also: str) -> AliasChoices:
@@ -152,8 +165,12 @@ class Settings(BaseSettings):
     max_non_alpha_ratio: float = 0.6
     min_ocr_confidence: float = 40.0
 
-    # Warehouse.
+    # Warehouse: the embedded DuckDB file (the default), or a DuckLake shared by hosts when `warehouse` holds
+    # its ATTACH string (`ducklake:postgres:dbname=ragroute host=db.internal user=…`) and
+    # `warehouse_data_path` the shared folder of its Parquet files.
     duckdb_path: Path | None = None
+    warehouse: str | None = None
+    warehouse_data_path: str | None = None
 
     # Orchestration: the nightly plan, and where Prefect keeps task results (the cross-run cache; use shared
     # storage when workers on several hosts should share it).
@@ -218,6 +235,21 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.duckdb_path or self.data_dir / "ragroute.duckdb"
+
+    @property
+    def warehouse_target(self) -> Path | DuckLakeTarget:
+        """Where every warehouse reader and writer goes: the DuckDB file, or the DuckLake."""
+        if not self.warehouse:
+            return self.warehouse_path
+        if not self.warehouse.startswith("ducklake:"):
+            raise RagrouteError(
+                f"RAGROUTE_WAREHOUSE must be a DuckLake ATTACH string (ducklake:…), not {self.warehouse!r}"
+            )
+        if not self.warehouse_data_path:
+            raise RagrouteError(
+                "RAGROUTE_WAREHOUSE is set: set RAGROUTE_WAREHOUSE_DATA_PATH to the shared data folder too"
+            )
+        return DuckLakeTarget(self.warehouse, self.warehouse_data_path)
 
     @property
     def results_path(self) -> Path:

@@ -24,6 +24,14 @@ if ! command -v tesseract >/dev/null || ! command -v pdftoppm >/dev/null || ! ld
     tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 chromium >/dev/null
 fi
 
+# 1b. PostgreSQL: the catalog of a DuckLake warehouse shared by hosts; tests start their own server on loopback.
+if ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
+  step "installing PostgreSQL (apt)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+
 # 2. Python environment from the lock file.
 if ! command -v uv >/dev/null || [ "$(uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
   step "installing uv $UV_VERSION"

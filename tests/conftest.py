@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from schemas.settings import SMOLLM2, Settings, apply_library_environment, get_settings
+from schemas.settings import SMOLLM2, DuckLakeTarget, Settings, apply_library_environment, get_settings
+from tests.support.postgres import POSTGRES_PORT_BASE, lake_target, postgres_server
 
 # Tests keep their state apart from a user's `.ragroute` and use ports of their own, so they can run while
 # `ragroute services up` serves the user. External endpoints (WEAVIATE_URL, OPENAI_BASE_URL) are honoured.
@@ -38,6 +40,31 @@ get_settings.cache_clear()
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return get_settings()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A real PostgreSQL server on loopback (port 15432 + offset) for the session, in a folder its user owns."""
+    base = Path(tempfile.mkdtemp(prefix="ragroute-pg-"))
+    with postgres_server(base, POSTGRES_PORT_BASE + PORT_OFFSET) as dsn:
+        yield dsn
+
+
+_lakes = iter(range(1_000_000))
+
+
+@pytest.fixture
+def new_lake(postgres_dsn: str) -> Callable[[], DuckLakeTarget]:
+    """Makes fresh DuckLake warehouses: a new catalog database on the test server, a new data folder."""
+    return lambda: lake_target(postgres_dsn, f"lake_{os.getpid()}_{next(_lakes)}", TEST_DATA_DIR / "lakes")
+
+
+@pytest.fixture(params=["file", "ducklake"])
+def warehouse_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | DuckLakeTarget:
+    """Each warehouse backend in turn: the embedded DuckDB file and a DuckLake on PostgreSQL."""
+    if request.param == "file":
+        return tmp_path / "w.duckdb"
+    return request.getfixturevalue("new_lake")()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

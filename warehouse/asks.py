@@ -8,19 +8,18 @@ import uuid
 
 import duckdb
 
-from warehouse.db import utc_now
+from warehouse.db import transaction, utc_now
 
 
 def record_ask(con: duckdb.DuckDBPyConnection, result, model: str) -> str:
     """Store one ask (an `AskResult`); returns its id."""
     ask_id = str(uuid.uuid4())
-    con.execute(
-        "INSERT INTO asks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            ask_id, utc_now(), hashlib.sha256(result.question.encode()).hexdigest(),
-            result.question, result.collection, result.method, result.route, result.answer,
-            json.dumps([c.model_dump() for c in result.citations]), result.invented_citations, model,
-            result.prompt_tokens, result.completion_tokens, result.cost_usd, result.latency_ms, result.error,
-        ],
-    )  # fmt: skip
+    row = [
+        ask_id, utc_now(), hashlib.sha256(result.question.encode()).hexdigest(),
+        result.question, result.collection, result.method, result.route, result.answer,
+        json.dumps([c.model_dump() for c in result.citations]), result.invented_citations, model,
+        result.prompt_tokens, result.completion_tokens, result.cost_usd, result.latency_ms, result.error,
+    ]  # fmt: skip
+    sql = f"INSERT INTO asks VALUES ({', '.join('?' * len(row))})"
+    transaction(con, lambda: con.execute(sql, row))
     return ask_id

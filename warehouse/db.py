@@ -1,23 +1,39 @@
-"""The DuckDB warehouse: connections and schema migrations.
+"""The warehouse: connections, schema migrations and retried write transactions, on two backends.
+
+- an embedded DuckDB file (the default): one process writes at a time, sessions are short;
+- a DuckLake (`RAGROUTE_WAREHOUSE=ducklake:postgres:…`): the catalog in PostgreSQL, the data as Parquet files
+  in a shared folder, many writers on many hosts under snapshot isolation.
 
 Migrations are the numbered `.sql` files in `warehouse/migrations/`. Each is applied once, in order, inside a
 transaction, and recorded in `schema_version`; opening a database applies whatever is missing, so an older
-file upgrades in place.
+file upgrades in place. DuckLake enforces no PRIMARY KEY: the keys stay declared for the file backend and are
+kept by the writers themselves (`upsert`, in a retried transaction that conflicts with any concurrent one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import random
 import re
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
+from schemas.errors import RagrouteError
+from schemas.settings import DuckLakeTarget
+
+Target = Path | DuckLakeTarget
+T = TypeVar("T")
+LAKE = "ragroute_lake"  # the name the DuckLake is attached under; every statement runs with it as the default
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -39,35 +55,60 @@ def migrations() -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+class WarehouseUnavailable(RagrouteError):
+    """The DuckLake catalog or its data folder cannot be reached."""
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("SELECT current_database()").fetchone()[0] == LAKE
+
+
+_COLUMN_KEY = re.compile(r"\s+PRIMARY KEY\b(?!\s*\()", re.IGNORECASE)
+_TABLE_KEY = re.compile(r",(\s*--[^\n]*)?\s*PRIMARY KEY\s*\([^)]*\)", re.IGNORECASE)
+
+
+def for_backend(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """DDL as the backend takes it: DuckLake has no PRIMARY KEY (a key column stays NOT NULL)."""
+    if not is_lake(con):
+        return sql
+    return _COLUMN_KEY.sub(" NOT NULL", _TABLE_KEY.sub(r"\1", sql))
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute(
+    ddl = (
         "CREATE TABLE IF NOT EXISTS schema_version "
         "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
+    if not _table_exists(con, "schema_version"):
+        transaction(con, lambda: con.execute(for_backend(con, ddl)))
     row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
     return int(row[0])
 
 
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ?",
+        [name],
+    ).fetchone()
+    return row[0] > 0
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply the missing migrations; returns the versions applied now."""
-    current = schema_version(con)
+    """Apply the missing migrations; returns the versions applied now. Hosts migrating one DuckLake at the
+    same time conflict: the loser's transaction is rolled back and finds the migration applied."""
     applied = []
     for version, path in migrations():
-        if version <= current:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(path.read_text())
-            con.execute(
-                "INSERT INTO schema_version VALUES (?, ?, ?)",
-                [version, path.name, utc_now()],
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        applied.append(version)
+        if transaction(con, lambda v=version, p=path: _apply_migration(con, v, p)):
+            applied.append(version)
     return applied
+
+
+def _apply_migration(con: duckdb.DuckDBPyConnection, version: int, path: Path) -> bool:
+    if schema_version(con) >= version:
+        return False
+    con.execute(for_backend(con, path.read_text()))
+    con.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [version, path.name, utc_now()])
+    return True
 
 
 VIEWS_DIR = Path(__file__).parent / "views"
@@ -80,10 +121,14 @@ def _views_sql() -> str:
 def apply_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create the SQL views from `warehouse/views/*.sql`, in file-name order, and remember which."""
     sql = _views_sql()
-    con.execute(sql)
-    con.execute("CREATE TABLE IF NOT EXISTS view_state (views_sha256 VARCHAR NOT NULL)")
-    con.execute("DELETE FROM view_state")
-    con.execute("INSERT INTO view_state VALUES (?)", [hashlib.sha256(sql.encode()).hexdigest()])
+
+    def body() -> None:
+        con.execute(sql)
+        con.execute("CREATE TABLE IF NOT EXISTS view_state (views_sha256 VARCHAR NOT NULL)")
+        con.execute("DELETE FROM view_state")
+        con.execute("INSERT INTO view_state VALUES (?)", [hashlib.sha256(sql.encode()).hexdigest()])
+
+    transaction(con, body)
 
 
 def _views_outdated(con: duckdb.DuckDBPyConnection) -> bool:
@@ -112,34 +157,223 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
             delay = min(delay * 2, 1.0)
 
 
-def connect(path: Path, read_only: bool = False, lock_timeout_s: float = 300.0) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file; a writable connection brings the schema and views up to date first.
+def connect(
+    target: Target, read_only: bool = False, lock_timeout_s: float = 300.0
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; a writable connection brings the schema and views up to date first.
 
-    DuckDB lets one process write at a time: callers keep connections short (`session`), and an open waits
-    (with backoff, up to `lock_timeout_s`) while another process holds the file.
+    File: DuckDB lets one process write at a time: callers keep connections short (`session`), and an open
+    waits (with backoff, up to `lock_timeout_s`) while another process holds the file.
+    DuckLake: a connection of this process's one DuckDB instance attached to the lake (no lock to wait for).
     """
+    if isinstance(target, DuckLakeTarget):
+        return _open_lake(target, read_only) if read_only else _lake_cursor(target)
     if read_only:
-        if not path.exists():
-            raise FileNotFoundError(f"no warehouse at {path}: run an ingest or an evaluation first")
-        with session(path, lock_timeout_s=lock_timeout_s):
+        if not target.exists():
+            raise FileNotFoundError(f"no warehouse at {target}: run an ingest or an evaluation first")
+        with session(target, lock_timeout_s=lock_timeout_s):
             pass  # an older file gets its migrations and views before it is read
-        return _open(path, True, lock_timeout_s)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, False, lock_timeout_s)
+        return _open(target, True, lock_timeout_s)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(target, False, lock_timeout_s)
     try:
-        if migrate(con) or _views_outdated(con):
-            apply_views(con)
+        _bring_up_to_date(con)
     except Exception:
         con.close()
         raise
     return con
 
 
+def _bring_up_to_date(con: duckdb.DuckDBPyConnection) -> None:
+    if migrate(con) or _views_outdated(con):
+        apply_views(con)
+
+
 @contextmanager
-def session(path: Path, lock_timeout_s: float = 300.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def session(target: Target, lock_timeout_s: float = 300.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived writable connection: open, use, close (so other processes can write in between)."""
-    con = connect(path, lock_timeout_s=lock_timeout_s)
+    con = connect(target, lock_timeout_s=lock_timeout_s)
     try:
         yield con
     finally:
         con.close()
+
+
+# --- DuckLake -------------------------------------------------------------------------------------------
+
+# The extensions come from the duckdb-extension-* packages of the environment; nothing is downloaded, and
+# DuckDB still checks their signatures.
+EXTENSION_PACKAGES = {"ducklake": "duckdb_extension_ducklake", "postgres": "duckdb_extension_postgres",
+                      "sqlite": "duckdb_extension_sqlite"}  # fmt: skip
+EXTENSION_DIR = Path(sys.prefix) / "duckdb-extensions"
+_lakes: dict[tuple[int, DuckLakeTarget], duckdb.DuckDBPyConnection] = {}
+_lakes_lock = threading.Lock()
+
+
+def extension_file(name: str) -> Path:
+    """The extension file inside its package, for this DuckDB version."""
+    module = __import__(EXTENSION_PACKAGES[name])
+    path = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.exists():
+        raise WarehouseUnavailable(
+            f"the {name} extension for DuckDB {duckdb.__version__} is not installed ({path}): run `make setup`"
+        )
+    return path
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Install (once per environment, from the package's file) and load ducklake and the catalog's scanner."""
+    con.execute(f"SET extension_directory = '{EXTENSION_DIR}'")
+    con.execute("SET autoinstall_known_extensions = false")
+    installed = {
+        row[0]
+        for row in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE installed").fetchall()
+    }
+    for name in dict.fromkeys(("ducklake", catalog)):
+        scanner = {"postgres": "postgres_scanner", "sqlite": "sqlite_scanner"}.get(name, name)
+        if scanner not in installed:
+            con.execute(f"INSTALL '{extension_file(name)}'")
+        con.execute(f"LOAD {scanner}")
+
+
+def _catalog_kind(target: DuckLakeTarget) -> str:
+    kind = target.attach.removeprefix("ducklake:").split(":", 1)[0]
+    return kind if kind in ("postgres", "sqlite") else "ducklake"
+
+
+def attach_lake(target: DuckLakeTarget, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    try:
+        kind = _catalog_kind(target)
+        load_extensions(con, kind)
+        options = f"DATA_PATH '{sql_literal(target.data_path)}'" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH '{sql_literal(target.attach)}' AS {LAKE} ({options})")
+        con.execute(f"USE {LAKE}")
+    except duckdb.Error as error:
+        con.close()
+        raise WarehouseUnavailable(f"cannot open the DuckLake warehouse {target}: {error}") from error
+    return con
+
+
+def sql_literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _lake(target: DuckLakeTarget) -> duckdb.DuckDBPyConnection:
+    """This process's DuckDB instance attached to the lake, migrated once (a forked child opens its own)."""
+    key = (os.getpid(), target)
+    with _lakes_lock:
+        if key not in _lakes:
+            con = attach_lake(target, read_only=False)
+            try:
+                _bring_up_to_date(con)
+            except Exception:
+                con.close()
+                raise
+            _lakes[key] = con
+        return _lakes[key]
+
+
+def _lake_cursor(target: DuckLakeTarget) -> duckdb.DuckDBPyConnection:
+    cursor = _lake(target).cursor()
+    cursor.execute(f"USE {LAKE}")  # the default database is a connection's own setting
+    return cursor
+
+
+def _open_lake(target: DuckLakeTarget, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection of its own; read-only ones find the schema and views up to date first."""
+    if read_only:
+        _lake(target)
+    return attach_lake(target, read_only)
+
+
+# --- Write transactions ---------------------------------------------------------------------------------
+
+MAX_ATTEMPTS = 30
+_in_transaction: set[int] = set()
+
+
+RETRYABLE = ("conflict", "database is locked", "exceeded the maximum retry count", "could not serialize")
+
+
+def is_conflict(error: BaseException) -> bool:
+    """A write that lost to a concurrent one and can run again: a DuckLake snapshot conflict (or DuckLake's own
+    commit retries used up), a DuckDB write-write conflict, a busy SQLite or serializing PostgreSQL catalog."""
+    message = str(error).lower()
+    return isinstance(error, duckdb.Error) and any(phrase in message for phrase in RETRYABLE)
+
+
+def transaction(con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
+    """Run `body` in one transaction; when it conflicts with a concurrent writer, roll back and run it again
+    (with backoff), so the write lands once. Inside another `transaction` on `con` it just runs."""
+    if id(con) in _in_transaction:
+        return body()
+    delay = 0.02
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        con.execute("BEGIN TRANSACTION")
+        _in_transaction.add(id(con))
+        try:
+            result = body()
+            con.execute("COMMIT")
+            return result
+        except BaseException as error:
+            _rollback(con)
+            if not is_conflict(error) or attempt == MAX_ATTEMPTS:
+                raise
+        finally:
+            _in_transaction.discard(id(con))
+        time.sleep(delay + random.uniform(0, delay))
+        delay = min(delay * 1.5, 1.0)
+    raise AssertionError("unreachable")
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended the transaction already
+        con.execute("ROLLBACK")
+
+
+def upsert(
+    con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], columns: Sequence[str], rows: list[list]
+) -> None:
+    """Replace the rows with the same key, or add them: a keyed write both backends run alike.
+
+    It also bumps `write_guard`, so two keyed writes that overlap in time conflict on DuckLake (which has no
+    key to catch two inserts of one new key) and one of them runs again, after the other's commit."""
+    if not rows:
+        return
+    key_index = [list(columns).index(key) for key in keys]
+    where = " AND ".join(f"{key} = ?" for key in keys)
+
+    def body() -> None:
+        con.execute("UPDATE write_guard SET version = version + 1")
+        con.executemany(f"DELETE FROM {table} WHERE {where}", [[row[i] for i in key_index] for row in rows])
+        con.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+        )
+
+    transaction(con, body)
+
+
+def backend_status(target: Target) -> dict:
+    """Which backend the warehouse is on, where, and whether it answers (with its schema version)."""
+    state: dict = {"backend": "ducklake" if isinstance(target, DuckLakeTarget) else "duckdb",
+                   "location": str(target), "answers": False, "schema_version": None, "error": None}  # fmt: skip
+    if isinstance(target, DuckLakeTarget):
+        state["data_path"] = target.data_path
+    elif not target.exists():
+        state["error"] = "no warehouse file yet (the first ingest or evaluation creates it)"
+        return state
+    try:
+        con = (
+            attach_lake(target, read_only=True)
+            if isinstance(target, DuckLakeTarget)
+            else _open(target, True, 5.0)
+        )
+        try:
+            state["schema_version"] = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        finally:
+            con.close()
+        state["answers"] = True
+    except (duckdb.Error, RagrouteError) as error:
+        state["error"] = str(error)
+    return state

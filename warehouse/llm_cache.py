@@ -1,4 +1,5 @@
-"""The LLM response cache: a SQLite file beside the warehouse (`<data dir>/llm_cache.sqlite`)."""
+"""The LLM response cache: a SQLite file beside the warehouse (`<data dir>/llm_cache.sqlite`) on one machine,
+or the `llm_responses` table of the DuckLake warehouse, so that every host sharing it shares the answers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
+
+from schemas.settings import DuckLakeTarget
+from warehouse.db import Target, connect, upsert, utc_now
 
 
 class ResponseCache:
@@ -34,3 +38,33 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+class SharedResponseCache(ResponseCache):
+    """The same cache in the DuckLake warehouse (`llm_responses`): a keyed write, retried on conflict."""
+
+    def __init__(self, target: DuckLakeTarget):
+        self._con = connect(target)
+
+    def get(self, key: str) -> dict | None:
+        row = self._con.execute("SELECT body FROM llm_responses WHERE key = ? LIMIT 1", [key]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, body: dict) -> None:
+        upsert(
+            self._con,
+            "llm_responses",
+            ["key"],
+            ["key", "body", "cached_at"],
+            [[key, json.dumps(body), utc_now()]],
+        )
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def open_response_cache(warehouse: Target, sqlite_path: Path) -> ResponseCache:
+    """The shared cache when the warehouse is a DuckLake, else the SQLite file."""
+    if isinstance(warehouse, DuckLakeTarget):
+        return SharedResponseCache(warehouse)
+    return ResponseCache(sqlite_path)

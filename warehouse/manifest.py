@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
 
 from schemas.documents import Chunk, IngestSummary, QuarantineRecord
-from warehouse.db import utc_now
+from warehouse.db import transaction, utc_now
 from warehouse.runs import close_abandoned_runs, owner
 
 
@@ -47,14 +45,19 @@ def start_run(
 ) -> None:
     """Record a new run; first marks this host's runs whose process died as 'interrupted'."""
     close_abandoned_runs(con, "ingest_runs")
-    con.execute(
+    row = [run_id, source_root, collection, signature, utc_now(), *owner()]
+    transaction(con, lambda: con.execute(
         "INSERT INTO ingest_runs (run_id, source_root, collection, config_signature, started_at, status, host, pid) "
         "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-        [run_id, source_root, collection, signature, utc_now(), *owner()],
-    )
+        row,
+    ))  # fmt: skip
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
+    transaction(con, lambda: _finish_run(con, summary))
+
+
+def _finish_run(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
     con.execute(
         """UPDATE ingest_runs SET finished_at = ?, status = ?, documents_seen = ?, documents_changed = ?,
            documents_deleted = ?, documents_failed = ?, pages = ?, pages_ocr = ?, chunks_written = ?,
@@ -83,30 +86,35 @@ def reported_scan_problems(
 
 def add_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, records: list[QuarantineRecord]) -> None:
     if records:
-        con.executemany(
+        rows = [[run_id, r.path, r.chunk_id, r.stage, r.reason, r.detail, utc_now()] for r in records]
+        transaction(con, lambda: con.executemany(
             "INSERT INTO quarantine (run_id, path, chunk_id, stage, reason, detail, quarantined_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [[run_id, r.path, r.chunk_id, r.stage, r.reason, r.detail, utc_now()] for r in records],
-        )
+            rows,
+        ))  # fmt: skip
 
 
 def add_new_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, records: list[QuarantineRecord]) -> None:
     """Quarantine the records not yet recorded under `run_id` with the same path, stage and reason (a data
     set's malformed lines are reported once, however often it is loaded)."""
-    recorded = set(
-        con.execute("SELECT path, stage, reason FROM quarantine WHERE run_id = ?", [run_id]).fetchall()
-    )
-    add_quarantine(con, run_id, [r for r in records if (r.path, r.stage, r.reason) not in recorded])
+
+    def body() -> None:
+        recorded = set(
+            con.execute("SELECT path, stage, reason FROM quarantine WHERE run_id = ?", [run_id]).fetchall()
+        )
+        add_quarantine(con, run_id, [r for r in records if (r.path, r.stage, r.reason) not in recorded])
+
+    transaction(con, body)
 
 
 def add_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None:
     if outcomes:
-        con.executemany(
-            "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                [run_id, o.expectation, o.column, o.success, o.element_count, o.unexpected_count, utc_now()]
-                for o in outcomes
-            ],
+        rows = [
+            [run_id, o.expectation, o.column, o.success, o.element_count, o.unexpected_count, utc_now()]
+            for o in outcomes
+        ]
+        transaction(
+            con, lambda: con.executemany("INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         )
 
 
@@ -130,8 +138,7 @@ def record_document(
     con: duckdb.DuckDBPyConnection, run_id: str, version: DocumentVersion, chunks: list[Chunk]
 ) -> None:
     """Replace the document's manifest row and chunk rows in one transaction."""
-    with _transaction(con):
-        _write_document(con, run_id, version, chunks)
+    transaction(con, lambda: _write_document(con, run_id, version, chunks))
 
 
 def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[DocumentVersion]) -> None:
@@ -142,33 +149,32 @@ def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[Doc
     deletes the document's objects if the file is gone, so no object outlives a crash unlisted."""
     if not versions:
         return
-    with _transaction(con):
+    rows = [
+        [v.path, v.doc_id, v.source_root, v.collection, v.content_sha256, v.config_signature, v.kind,
+         v.pages, v.pages_ocr, run_id, utc_now()]
+        for v in versions
+    ]  # fmt: skip
+
+    def body() -> None:
+        con.execute("UPDATE write_guard SET version = version + 1")  # see `upsert`
         con.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?) ON CONFLICT (path, collection) "
-            "DO UPDATE SET status = 'pending', last_run_id = excluded.last_run_id, "
-            "updated_at = excluded.updated_at",
-            [
-                [v.path, v.doc_id, v.source_root, v.collection, v.content_sha256, v.config_signature, v.kind,
-                 v.pages, v.pages_ocr, run_id, utc_now()]
-                for v in versions
-            ],
-        )  # fmt: skip
+            "MERGE INTO documents d USING (SELECT ?::VARCHAR AS path, ?::VARCHAR AS doc_id, ?::VARCHAR AS "
+            "source_root, ?::VARCHAR AS collection, ?::VARCHAR AS content_sha256, ?::VARCHAR AS config_signature, "
+            "?::VARCHAR AS kind, ?::INTEGER AS pages, ?::INTEGER AS pages_ocr, ?::VARCHAR AS last_run_id, "
+            "?::TIMESTAMP AS updated_at) s ON d.path = s.path AND d.collection = s.collection "
+            "WHEN MATCHED THEN UPDATE SET status = 'pending', last_run_id = s.last_run_id, updated_at = s.updated_at "
+            "WHEN NOT MATCHED THEN INSERT VALUES (s.path, s.doc_id, s.source_root, s.collection, s.content_sha256, "
+            "s.config_signature, 'pending', s.kind, s.pages, s.pages_ocr, 0, s.last_run_id, s.updated_at)",
+            rows,
+        )
 
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    transaction(con, body)
 
 
 def _write_document(
     con: duckdb.DuckDBPyConnection, run_id: str, version: DocumentVersion, chunks: list[Chunk]
 ) -> None:
+    con.execute("UPDATE write_guard SET version = version + 1")  # see `upsert`
     _delete_document(con, version.path, version.collection)
     con.execute(
         "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -197,7 +203,8 @@ def replace_documents(
     versions: list[tuple[DocumentVersion, list[Chunk]]],
 ) -> None:
     """Swap in a full rebuild's records for one source root of a collection, in one transaction."""
-    with _transaction(con):
+
+    def body() -> None:
         con.execute(
             "DELETE FROM chunks WHERE collection = ? AND path IN "
             "(SELECT path FROM documents WHERE source_root = ? AND collection = ?)",
@@ -209,11 +216,17 @@ def replace_documents(
         for version, chunks in versions:
             _write_document(con, run_id, version, chunks)
 
+    transaction(con, body)
+
 
 def forget_document(con: duckdb.DuckDBPyConnection, path: str, collection: str) -> None:
     """Remove a deleted file from one collection's manifest."""
-    with _transaction(con):
+
+    def body() -> None:
+        con.execute("UPDATE write_guard SET version = version + 1")  # see `upsert`
         _delete_document(con, path, collection)
+
+    transaction(con, body)
 
 
 def _delete_document(con: duckdb.DuckDBPyConnection, path: str, collection: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.errors import RagrouteError
-from warehouse.db import connect
+from warehouse.db import Target, connect
 
 READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
 # PRAGMAs that only describe the database; others change settings or write (import_database, create_fts_index)
@@ -25,8 +25,16 @@ class WriteRefused(RagrouteError):
     """The SQL would change the warehouse."""
 
 
+PRAGMA_ANYWHERE = re.compile(r"\bPRAGMA\s+(\w+)", re.IGNORECASE)
+
+
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse anything but queries (SELECT, WITH … SELECT, EXPLAIN, SHOW/DESCRIBE, read-only PRAGMAs)."""
+    # DuckDB expands some PRAGMAs while parsing (import_database reads files, create_fts_index installs an
+    # extension): they are refused from the text, before the parser sees them.
+    for name in PRAGMA_ANYWHERE.findall(sql):
+        if name.lower() not in READ_PRAGMAS:
+            _refuse(f"PRAGMA {name} is")
     for statement in con.extract_statements(sql):
         kind = statement.type.name
         if kind == "EXPLAIN":
@@ -55,10 +63,10 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelati
     return con.sql(sql)
 
 
-def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+def open_read_only(target: Target) -> duckdb.DuckDBPyConnection:
     """A read-only connection that cannot install extensions (a query naming an https:// file would
     otherwise download one) nor change its settings afterwards."""
-    con = connect(path, read_only=True)
+    con = connect(target, read_only=True)
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET lock_configuration = true")
     return con

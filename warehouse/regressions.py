@@ -6,6 +6,13 @@ from datetime import datetime
 
 import duckdb
 
+from warehouse.db import upsert
+
+CHECK_COLUMNS = (
+    "run_id", "baseline_run_id", "method", "k", "score", "baseline_score", "score_delta", "cost_usd",
+    "baseline_cost_usd", "cost_change_pct", "passed", "reason", "checked_at",
+)  # fmt: skip
+
 
 def baseline_of(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     """The run's baseline as the `run_baseline` view defines it, or None for the first run."""
@@ -27,7 +34,5 @@ def paired_methods(con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id:
 def record_checks(con: duckdb.DuckDBPyConnection, rows: list[list], checked_at: datetime) -> None:
     """Store comparisons: (run, baseline, method, k, score, baseline score, delta, cost, baseline cost,
     cost change %, passed, reason) each; a repeated check replaces its rows."""
-    con.executemany(
-        "INSERT OR REPLACE INTO regression_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [row + [checked_at] for row in rows],
-    )
+    keys = ["run_id", "baseline_run_id", "method", "k"]
+    upsert(con, "regression_checks", keys, CHECK_COLUMNS, [row + [checked_at] for row in rows])

@@ -18,7 +18,7 @@ import plotly.express as px
 import plotly.io as pio
 from plotly.graph_objects import Figure
 
-from warehouse.db import connect
+from warehouse.db import Target, connect
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -194,7 +194,7 @@ table.summary th:first-child,table.summary td:first-child{text-align:left}
 """
 
 
-def build_report(warehouse: Path, out: Path, run_id: str | None = None) -> Path:
+def build_report(warehouse: Target, out: Path, run_id: str | None = None) -> Path:
     """Write the dashboard for one run (default: the latest completed run) to `out`."""
     con = connect(warehouse, read_only=True)
     try:

@@ -6,16 +6,16 @@ import json
 
 import duckdb
 
-from warehouse.db import utc_now
+from warehouse.db import transaction, upsert, utc_now
 from warehouse.runs import close_abandoned_runs, owner
 
 
 def refresh_prices(con: duckdb.DuckDBPyConnection, prices: dict[str, tuple[float, float]]) -> None:
     """Mirror the price table (model -> $ per 1M input and output tokens) in the `prices` table."""
-    con.executemany(
-        "INSERT OR REPLACE INTO prices VALUES (?, ?, ?)",
-        [[model, usd_in, usd_out] for model, (usd_in, usd_out) in prices.items()],
-    )
+    rows = [[model, usd_in, usd_out] for model, (usd_in, usd_out) in prices.items()]
+    unchanged = con.execute("SELECT model, input_usd_per_m, output_usd_per_m FROM prices").fetchall()
+    if sorted(map(tuple, rows)) != sorted(unchanged):  # every run refreshes it: write only a change
+        upsert(con, "prices", ["model"], ["model", "input_usd_per_m", "output_usd_per_m"], rows)
 
 
 def start_run(
@@ -30,6 +30,22 @@ def start_run(
 ) -> bool:
     """Record the run; returns False when the run id exists already (a resumed run)."""
     close_abandoned_runs(con, "eval_runs")
+    return transaction(
+        con, lambda: _start_run(con, run_id, dataset, methods, config, code_version, model, endpoint)
+    )
+
+
+def _start_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    dataset: str,
+    methods: list[str],
+    config: dict,
+    code_version: str,
+    model: str,
+    endpoint: str,
+) -> bool:
+    con.execute("UPDATE write_guard SET version = version + 1")  # a run id is a key: see `upsert`
     host, pid = owner()
     exists = con.execute("SELECT 1 FROM eval_runs WHERE run_id = ?", [run_id]).fetchone()
     if exists:
@@ -58,8 +74,12 @@ def start_run(
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:
-    con.execute(
-        "UPDATE eval_runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, utc_now(), run_id]
+    now = utc_now()
+    transaction(
+        con,
+        lambda: con.execute(
+            "UPDATE eval_runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, now, run_id]
+        ),
     )
 
 
@@ -78,35 +98,34 @@ PREDICTION_COLUMNS = (
 )  # fmt: skip
 
 
+SCORE_COLUMNS = ("run_id", "example_id", "method", "k", "metric", "score")
+EXAMPLE_COLUMNS = ("dataset", "example_id", "length", "difficulty", "length_class", "domain")
+RETRIEVAL_COLUMNS = (
+    "run_id", "example_id", "k", "retriever", "rank", "chunk_id", "chunk_index", "score", "has_evidence",
+)  # fmt: skip
+
+
 def write_prediction(con: duckdb.DuckDBPyConnection, row: dict, score: tuple[str, float] | None) -> None:
     """Store one answer (or its error) and its score; a retried unit replaces its earlier row."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(
-            f"INSERT OR REPLACE INTO predictions ({', '.join(PREDICTION_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(PREDICTION_COLUMNS))})",
-            [row.get(column) for column in PREDICTION_COLUMNS[:-1]] + [utc_now()],
-        )
+    prediction = [row.get(column) for column in PREDICTION_COLUMNS[:-1]] + [utc_now()]
+    key = ["run_id", "example_id", "method", "k"]
+
+    def body() -> None:
+        upsert(con, "predictions", key, PREDICTION_COLUMNS, [prediction])
         if score is not None:
-            con.execute(
-                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
-                [row["run_id"], row["example_id"], row["method"], row["k"], score[0], score[1]],
-            )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+            scored = [row["run_id"], row["example_id"], row["method"], row["k"], score[0], score[1]]
+            upsert(con, "scores", key, SCORE_COLUMNS, [scored])
+
+    transaction(con, body)
 
 
 def write_examples(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
     """(dataset, example id, length, difficulty, length class, domain) of each example a run answers."""
-    if rows:
-        con.executemany("INSERT OR REPLACE INTO examples VALUES (?, ?, ?, ?, ?, ?)", rows)
+    upsert(con, "examples", ["dataset", "example_id"], EXAMPLE_COLUMNS, rows)
 
 
 def write_retrievals(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
-    if rows:
-        con.executemany("INSERT OR REPLACE INTO retrievals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    upsert(con, "retrievals", ["run_id", "example_id", "k", "retriever", "rank"], RETRIEVAL_COLUMNS, rows)
 
 
 def method_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:

@@ -7,7 +7,7 @@ import socket
 
 import duckdb
 
-from warehouse.db import utc_now
+from warehouse.db import transaction, utc_now
 
 RUN_TABLES = ("ingest_runs", "eval_runs")
 
@@ -41,8 +41,8 @@ def close_abandoned_runs(con: duckdb.DuckDBPyConnection, table: str) -> list[str
     dead = [run_id for run_id, pid in rows if not _alive(pid)]
     if dead:
         now = utc_now()
-        con.executemany(
+        transaction(con, lambda: con.executemany(
             f"UPDATE {table} SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'",
             [[now, run_id] for run_id in dead],
-        )
+        ))  # fmt: skip
     return dead

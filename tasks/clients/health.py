@@ -58,5 +58,5 @@ def check_services(settings: Settings, prompt: str = "Say OK.") -> ServiceCheck:
 
 def record_check(settings: Settings, check: ServiceCheck) -> None:
     """Append the check to the warehouse's `service_checks` table."""
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         record_service_check(con, asdict(check) | {"ok": check.ok})

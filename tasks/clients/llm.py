@@ -19,7 +19,7 @@ from openai import AsyncOpenAI
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from schemas.settings import Settings
-from warehouse.llm_cache import ResponseCache
+from warehouse.llm_cache import ResponseCache, open_response_cache
 
 
 def async_client(settings: Settings, max_retries: int = 2, timeout_s: float = 120.0) -> AsyncOpenAI:
@@ -133,7 +133,7 @@ class LLM:
         self.model = model or settings.llm_model
         self.endpoint = settings.llm_base_url
         self.client = async_client(settings, max_retries=0, timeout_s=settings.llm_timeout_s)
-        self.cache = ResponseCache(settings.data_dir / "llm_cache.sqlite")
+        self.cache = open_response_cache(settings.warehouse_target, settings.data_dir / "llm_cache.sqlite")
         self.semaphore = asyncio.Semaphore(concurrency or settings.llm_concurrency)
         self.max_attempts = max_attempts or settings.llm_max_attempts
         self.count_tokens = count_tokens

@@ -21,6 +21,7 @@ import httpx
 
 from schemas.errors import RagrouteError
 from schemas.settings import Settings
+from warehouse.db import backend_status
 
 SETUP_HINT = (
     "run `make setup` to build it, start Weaviate with `docker compose up -d weaviate`, "
@@ -498,4 +499,5 @@ def status(settings: Settings) -> dict[str, dict]:
             "managed": settings.prefect_is_local,
             "pid": running_pid(settings, "prefect"),
         },
+        "warehouse": backend_status(settings.warehouse_target),
     }

@@ -152,7 +152,7 @@ class BenchmarkRun:
 
     def _db(self):
         """A short warehouse session: other processes write between ours."""
-        return session(self.settings.warehouse_path)
+        return session(self.settings.warehouse_target)
 
     def _config_record(self) -> dict:
         return {"methods": self.config.methods, "ks": self.config.k, "retriever": self.config.retriever,

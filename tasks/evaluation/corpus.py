@@ -26,7 +26,7 @@ def evaluate_corpus(
     run_id = config.run_id or str(uuid.uuid4())
     dataset = f"corpus:{config.dataset}"
     methods = [m for m in config.methods if m in ASK_METHODS]
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         results.refresh_prices(con, asker.prices)
         results.start_run(
             con,
@@ -64,7 +64,7 @@ def evaluate_corpus(
         gold = set(question.gold_doc_ids)
         retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, None,
                        p["doc_id"] in gold if gold else None] for p in answer.retrieved if k]  # fmt: skip
-        with session(settings.warehouse_path) as con:
+        with session(settings.warehouse_target) as con:
             results.write_prediction(con, row, score)
             results.write_retrievals(con, retrievals)
         progress(f"{method} {question.id}", number, len(units))

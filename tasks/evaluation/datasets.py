@@ -199,6 +199,6 @@ def load_and_quarantine(name_or_path: str, settings: Settings, limit: int | None
     """`load_dataset`, with the malformed lines recorded in the quarantine table (once per line and reason)."""
     loaded = load_dataset(name_or_path, settings, limit)
     if loaded.problems:
-        with session(settings.warehouse_path) as con:
+        with session(settings.warehouse_target) as con:
             manifest.add_new_quarantine(con, f"dataset:{loaded.name}", loaded.problems)
     return loaded

@@ -59,7 +59,7 @@ def close_run(
     """Close the run in the warehouse, store its decline threshold τ (given, or calibrated from the run's own
     routing frontier) and summarise it per method and per routing rule."""
     status = "completed_with_errors" if errors else "completed"
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         results.finish_run(con, run_id, status)
         methods = results.method_summary(con, run_id)
         choice = thresholds.decide(con, run_id, decline_threshold)

@@ -51,7 +51,7 @@ def detect_changes(root: Path, settings: Settings, collection: str | None = None
     root = ensure_within_source_roots(root, settings)
     base = collection or settings.collection
     files, problems = scan(root)
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         known = manifest.known_documents(con, str(root), collection_name(base, settings.embedding_model))
     plan = plan_changes(
         files, problems, known, config_signature(settings), settings.delete_guard_min_seen_ratio

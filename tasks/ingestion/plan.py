@@ -114,7 +114,7 @@ def survey(
     """Scan `root` (or only the `only` paths under it) and plan against the manifest. A rebuild plans every
     file as new; a targeted scan deletes exactly what it names, a folder scan is guarded."""
     files, problems = scan(root) if only is None else scan_paths(root, only)
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         known = manifest.known_documents(con, str(root), collection)
         reported = manifest.reported_scan_problems(con, str(root), collection)
     new_problems = [p for p in problems if (p.path, p.reason) not in reported]

@@ -42,7 +42,7 @@ def rebuild(
 ) -> RebuildSummary:
     """Reindex `roots`, plus every other folder the collection holds documents from, into a new collection."""
     alias = collection_name(collection or settings.collection, settings.embedding_model)
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         known_roots = manifest.source_roots(con, alias)
     folders = list(dict.fromkeys([str(root.resolve()) for root in roots] + known_roots))
     with connect(settings) as client:
@@ -60,7 +60,7 @@ def rebuild(
         except BaseException:
             client.collections.delete(target)
             raise
-        with session(settings.warehouse_path) as con:
+        with session(settings.warehouse_target) as con:
             for run in runs:
                 manifest.replace_documents(con, run.summary.run_id, str(run.root), alias, run.rebuilt)
         if previous is not None and previous != target:

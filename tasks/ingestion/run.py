@@ -99,7 +99,7 @@ class Ingestion:
 
     def _db(self):
         """A short warehouse session: other processes write between ours."""
-        return session(self.settings.warehouse_path)
+        return session(self.settings.warehouse_target)
 
     def _run(self) -> None:
         found = survey(

@@ -32,7 +32,7 @@ def record_if_unchanged(
     summary = IngestSummary(
         run_id=str(uuid.uuid4()), status="completed", documents_seen=len(found.files) + len(found.problems)
     )
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         manifest.start_run(con, summary.run_id, str(root), name, signature)
         summary.seconds = round(time.perf_counter() - started, 3)
         manifest.finish_run(con, summary)

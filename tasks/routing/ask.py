@@ -285,7 +285,7 @@ class Asker:
     def threshold(self) -> float | None:
         if self.decline_threshold is not None:
             return self.decline_threshold
-        with session(self.settings.warehouse_path) as con:
+        with session(self.settings.warehouse_target) as con:
             return thresholds.latest(con, self.settings.llm_model)
 
     def ask(self, question: str, method: str = "self_route", k: int = 5, log: bool = True) -> AskResult:
@@ -318,7 +318,7 @@ class Asker:
         result.latency_ms = (time.perf_counter() - started) * 1000
         if not log:
             return result
-        with session(self.settings.warehouse_path) as con:
+        with session(self.settings.warehouse_target) as con:
             refresh_prices(con, self.prices)
             result.ask_id = record_ask(con, result, self.settings.llm_model)
         return result

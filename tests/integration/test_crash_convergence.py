@@ -72,6 +72,13 @@ TRIALS = [
     ("changed", "checkpoint", None),
     ("changed", "timer", 2),
 ]
+# The same on a DuckLake warehouse (PostgreSQL catalog): a seeded subset, 8 trials.
+LAKE_TRIALS = [
+    ("fresh", "checkpoint", 2),
+    ("edit", "checkpoint", 3),
+    ("changed", "checkpoint", 2),
+    ("edit", "timer", 1),
+]
 # Checkpoints where Weaviate is ahead of the manifest: the interesting ones when the folder changes again.
 AHEAD_OF_MANIFEST = ("before recording", "before a Weaviate delete", "before forgetting")
 
@@ -92,22 +99,22 @@ class References:
     seconds: dict[str, float]  # scenario -> seconds from the first to the last checkpoint
 
 
-def _clean_runs(settings: Settings, root: Path) -> References:
+def _clean_runs(settings: Settings, root: Path, prefix: str) -> References:
     """The clean reference states, and the checkpoint sequences of the runs the trials kill."""
     write_folder(root, V2)
-    fresh, fresh_s = ingest_recording(root, settings, "CrashRefFresh")
-    v2 = _final_state(settings, "CrashRefFresh")
+    fresh, fresh_s = ingest_recording(root, settings, f"{prefix}RefFresh")
+    v2 = _final_state(settings, f"{prefix}RefFresh")
     assert differences(v2, v2) == [] and v2.objects
     write_folder(root, V1)
-    ingest(root, child_settings(settings), "CrashRefEdit")
+    ingest(root, child_settings(settings), f"{prefix}RefEdit")
     write_folder(root, V2)
-    edit, edit_s = ingest_recording(root, settings, "CrashRefEdit")
-    assert differences(_final_state(settings, "CrashRefEdit"), v2) == [], (
+    edit, edit_s = ingest_recording(root, settings, f"{prefix}RefEdit")
+    assert differences(_final_state(settings, f"{prefix}RefEdit"), v2) == [], (
         "an incremental run differs from a fresh one"
     )
     write_folder(root, V3)
-    ingest(root, child_settings(settings), "CrashRefV3")
-    v3 = _final_state(settings, "CrashRefV3")
+    ingest(root, child_settings(settings), f"{prefix}RefV3")
+    v3 = _final_state(settings, f"{prefix}RefV3")
     assert differences(v3, v3) == []
     checkpoints = {"fresh": fresh, "edit": edit, "changed": edit}
     return References(v2, v3, checkpoints, {"fresh": fresh_s, "edit": edit_s, "changed": edit_s})
@@ -121,11 +128,11 @@ def _final_state(settings: Settings, base: str) -> State:
     return state
 
 
-def _plans(references: References, rng: random.Random) -> list[Plan]:
+def _plans(references: References, rng: random.Random, trials_spec: list[tuple]) -> list[Plan]:
     """Seeded kill points: distinct checkpoints per scenario, or a delay within a clean run's duration (the
     run is then held at its last checkpoint, so the kill always lands before it finishes)."""
     plans = []
-    for scenario, mode, trials in TRIALS:
+    for scenario, mode, trials in trials_spec:
         labels = references.checkpoints[scenario]
         if mode == "timer":
             seconds = references.seconds[scenario]
@@ -161,16 +168,32 @@ def _trial(
 
 
 def test_killed_ingest_converges_on_rerun(running_services: Settings, tmp_path: Path) -> None:
-    settings = running_services
+    _converge(running_services, tmp_path, TRIALS, "CrashTrial")
+
+
+def test_killed_ingest_converges_on_rerun_on_ducklake(
+    running_services: Settings, new_lake, tmp_path: Path, monkeypatch
+) -> None:
+    """The same trials (a subset) with the warehouse on a DuckLake: the killed process and the rerun share it."""
+    lake = new_lake()
+    monkeypatch.setenv("RAGROUTE_WAREHOUSE", lake.attach)  # for the fork server's processes
+    monkeypatch.setenv("RAGROUTE_WAREHOUSE_DATA_PATH", lake.data_path)
+    settings = running_services.model_copy(
+        update={"warehouse": lake.attach, "warehouse_data_path": lake.data_path}
+    )
+    _converge(settings, tmp_path, LAKE_TRIALS, "LakeCrashTrial")
+
+
+def _converge(settings: Settings, tmp_path: Path, trials: list[tuple], prefix: str) -> None:
     root = tmp_path / "docs"
     forks = IngestForks()
     failed = []
     try:
         warm_up(settings, tmp_path / "warm-up")  # so that clean-run timings match a warm ingest process
-        references = _clean_runs(settings, root)
-        for number, plan in enumerate(_plans(references, random.Random(SEED)), 1):
+        references = _clean_runs(settings, root, prefix)
+        for number, plan in enumerate(_plans(references, random.Random(SEED), trials), 1):
             began = time.monotonic()
-            problems = _trial(settings, root, f"CrashTrial{number}", forks, plan, references)
+            problems = _trial(settings, root, f"{prefix}{number}", forks, plan, references)
             outcome = "; ".join(problems) or "converged"
             seconds = time.monotonic() - began
             print(f"trial {number:2d} {plan.scenario:7s} killed {plan.landed} [{seconds:.0f}s]: {outcome}")
@@ -183,7 +206,7 @@ def test_killed_ingest_converges_on_rerun(running_services: Settings, tmp_path: 
     statuses = dict(
         warehouse_rows(
             settings,
-            "SELECT status, count(*) FROM ingest_runs WHERE collection LIKE 'CrashTrial%' GROUP BY status",
+            f"SELECT status, count(*) FROM ingest_runs WHERE collection LIKE '{prefix}%' GROUP BY status",
         )
     )
     assert "running" not in statuses and statuses.get("interrupted", 0) >= number, statuses

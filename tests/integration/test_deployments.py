@@ -24,10 +24,10 @@ BIN = Path(sys.executable).parent
 PORT = 18420 + int(os.environ.get("RAGROUTE_TEST_PORT_OFFSET", "0"))
 
 
-def _start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+def _start(command: list[str], env: dict, log: Path, cwd: Path = PROJECT_ROOT) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
-            command, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 

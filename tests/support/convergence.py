@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from schemas.collection import collection_name
 from schemas.settings import PROJECT_ROOT, Settings
 from tasks.clients.vectorstore import connect
+from warehouse.db import connect as warehouse_connect
 from warehouse.db import session
 
 Checkpoint = Callable[[str], None]
@@ -86,7 +86,7 @@ def snapshot(settings: Settings, base: str) -> State:
     name = collection_name(base, settings.embedding_model)
     with connect(settings) as client:
         objects = {str(o.uuid): o.properties for o in client.collections.use(name).iterator()}
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with warehouse_connect(settings.warehouse_target, read_only=True) as con:
         documents = con.execute(
             f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection = ? ORDER BY path", [name]
         ).fetchall()
@@ -100,7 +100,7 @@ def forget_manifest(settings: Settings, base: str) -> None:
     """Drop the collection's manifest rows. The manifest keys documents by path alone, so a later run of the
     same folder into another collection would otherwise take over (and change) these rows."""
     name = collection_name(base, settings.embedding_model)
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_target) as con:
         con.execute("DELETE FROM chunks WHERE collection = ?", [name])
         con.execute("DELETE FROM documents WHERE collection = ?", [name])
 

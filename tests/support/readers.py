@@ -10,11 +10,18 @@ import duckdb
 from schemas.collection import collection_name
 from schemas.settings import Settings
 from tasks.clients.vectorstore import connect
+from warehouse.db import connect as warehouse_connect
 
 
 def warehouse_rows(settings: Settings, sql: str, params=()) -> list[tuple]:
     """Rows of a read-only query on the test warehouse."""
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    target = settings.warehouse_target
+    opened = (
+        duckdb.connect(str(target), read_only=True)
+        if isinstance(target, Path)
+        else warehouse_connect(target, read_only=True)
+    )
+    with opened as con:
         return con.execute(sql, list(params)).fetchall()
 
 

@@ -1,4 +1,4 @@
-"""DuckDB: round trip and idempotent migrations."""
+"""The warehouse, on both backends: round trip and idempotent migrations."""
 
 from datetime import datetime
 
@@ -8,8 +8,8 @@ import pytest
 from warehouse.db import connect, migrate, migrations, schema_version
 
 
-def test_round_trip(tmp_path):
-    path = tmp_path / "w.duckdb"
+def test_round_trip(warehouse_target):
+    path = warehouse_target
     with connect(path) as con:
         con.execute(
             "INSERT INTO service_checks (checked_at, weaviate_url, llm_base_url, ok) VALUES (?, ?, ?, ?)",
@@ -19,8 +19,8 @@ def test_round_trip(tmp_path):
         assert con.execute("SELECT weaviate_url, ok FROM service_checks").fetchall() == [("http://w", True)]
 
 
-def test_migrations_apply_once(tmp_path):
-    path = tmp_path / "w.duckdb"
+def test_migrations_apply_once(warehouse_target):
+    path = warehouse_target
     newest = migrations()[-1][0]
     with connect(path) as con:
         assert schema_version(con) == newest

@@ -1,0 +1,235 @@
+"""Both warehouse backends through the same writers: keyed writes replace, concurrent writers on a DuckLake
+(real PostgreSQL catalog, several processes) neither lose nor double a row, and `ragroute sql` stays read-only."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from schemas.settings import DuckLakeTarget
+from warehouse import manifest, results
+from warehouse.copy import CopyRefused, copy_warehouse
+from warehouse.db import connect, session, upsert
+from warehouse.llm_cache import SharedResponseCache, open_response_cache
+from warehouse.query import WriteRefused, open_read_only, run_query
+
+PRICE_COLUMNS = ["model", "input_usd_per_m", "output_usd_per_m"]
+
+
+def test_keyed_writes_replace_rows(warehouse_target):
+    with session(warehouse_target) as con:
+        upsert(con, "prices", ["model"], PRICE_COLUMNS, [["a", 1.0, 2.0], ["b", 3.0, 4.0]])
+        upsert(con, "prices", ["model"], PRICE_COLUMNS, [["a", 5.0, 6.0]])
+        assert con.execute("SELECT * FROM prices ORDER BY model").fetchall() == [
+            ("a", 5.0, 6.0),
+            ("b", 3.0, 4.0),
+        ]
+
+
+def _prediction(run_id: str, example: str, answer: str, error: str | None = None) -> dict:
+    return {"run_id": run_id, "example_id": example, "dataset": "mini", "method": "rag", "k": 5,
+            "model": "m", "prediction": answer, "prompt_tokens": 10, "completion_tokens": 2, "error": error}  # fmt: skip
+
+
+def test_a_retried_unit_replaces_its_prediction_and_views_read_it(warehouse_target):
+    with session(warehouse_target) as con:
+        results.start_run(con, "r1", "mini", ["rag"], {}, "v", "m", "http://llm")
+        results.write_prediction(con, _prediction("r1", "e1", "", error="timeout"), None)
+        assert results.completed_units(con, "r1") == set()
+        results.write_prediction(con, _prediction("r1", "e1", "Paris"), ("f1", 1.0))
+        results.finish_run(con, "r1", "completed")
+        assert results.completed_units(con, "r1") == {("e1", "rag", 5)}
+        assert con.execute("SELECT count(*) FROM predictions").fetchone() == (1,)
+        assert results.method_summary(con, "r1")[0]["n"] == 1
+
+
+def test_pending_marks_and_documents_keep_one_row_per_document(warehouse_target):
+    version = manifest.DocumentVersion("/d/a.txt", "d1", "/d", "C", "sha", "sig", "indexed", "txt", 1, 0)
+    with session(warehouse_target) as con:
+        manifest.mark_pending(con, "run1", [version])
+        manifest.mark_pending(con, "run2", [version])
+        assert con.execute("SELECT status, last_run_id FROM documents").fetchall() == [("pending", "run2")]
+        manifest.record_document(con, "run2", version, [])
+        manifest.mark_pending(con, "run3", [version])
+        rows = con.execute("SELECT status, content_sha256, last_run_id FROM documents").fetchall()
+        assert rows == [("pending", "sha", "run3")]
+        manifest.forget_document(con, "/d/a.txt", "C")
+        assert con.execute("SELECT count(*) FROM documents").fetchone() == (0,)
+
+
+def test_sql_stays_read_only(warehouse_target):
+    with session(warehouse_target) as con:
+        upsert(con, "prices", ["model"], PRICE_COLUMNS, [["a", 1.0, 2.0]])
+    con = open_read_only(warehouse_target)
+    try:
+        assert run_query(con, "SELECT count(*) FROM prices").fetchall() == [(1,)]
+        for sql in ("DELETE FROM prices", "ATTACH 'x.duckdb'", "INSTALL httpfs", "SET threads = 1"):
+            with pytest.raises(WriteRefused):
+                run_query(con, sql)
+    finally:
+        con.close()
+
+
+WRITERS, KEYS = 4, 12
+
+
+def _write_keys(target: Path | DuckLakeTarget, writer: int) -> None:
+    con = connect(target)
+    for key in range(KEYS):  # every writer writes every key: each key is contested by all of them
+        upsert(con, "prices", ["model"], PRICE_COLUMNS, [[f"m{key}", float(writer), float(key)]])
+        results.write_prediction(con, _prediction("shared", f"e{key}", f"w{writer}"), ("f1", 1.0))
+    con.close()
+
+
+def test_concurrent_writers_on_a_ducklake_neither_lose_nor_double_rows(new_lake):
+    target = new_lake()
+    with session(target):
+        pass
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write_keys, args=(target, n)) for n in range(WRITERS)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(timeout=300)
+    assert [process.exitcode for process in writers] == [0] * WRITERS
+    with connect(target, read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT model) FROM prices").fetchone() == (KEYS, KEYS)
+        assert con.execute("SELECT count(*), count(DISTINCT example_id) FROM predictions").fetchone() == (
+            KEYS,
+            KEYS,
+        )
+        assert con.execute("SELECT count(*) FROM scores").fetchone() == (KEYS,)
+
+
+BULK_EXAMPLES = "INSERT INTO examples SELECT 'd', 'x' || i, 1, NULL, NULL, NULL FROM range(50) t(i)"
+
+
+def test_losing_the_shared_data_folder_mid_run(new_lake):
+    """What a host sees when the shared data folder goes away while it writes.
+    (a) The path answers with I/O errors: a bulk insert and a keyed write (its `write_guard` update writes a
+        small Parquet file) both fail whole and leave no row; reads of Parquet-backed rows fail until the
+        folder is back.
+    (b) The mount is gone and its empty mount point is writable: DuckLake recreates the folders there and commits
+        rows whose Parquet file exists on this host only; once the mount is back they cannot be read."""
+    target = new_lake()
+    with session(target) as con:  # one 50-row statement: a Parquet file in the data folder
+        con.execute("INSERT INTO prices SELECT 'bulk' || i, 1.0, 2.0 FROM range(50) t(i)")
+    folder = Path(target.data_path.rstrip("/"))
+    assert list(folder.rglob("*.parquet"))
+    mounted = folder.with_name(folder.name + "-mounted")
+    folder.rename(mounted)
+    folder.write_text("")  # (a): every file operation under the path fails
+    try:
+        with session(target) as con:
+            with pytest.raises(duckdb.IOException):
+                con.execute(BULK_EXAMPLES)
+            with pytest.raises(duckdb.IOException):
+                results.write_prediction(con, _prediction("lost", "e1", "small"), ("f1", 1.0))
+            with pytest.raises(duckdb.Error):  # (count(*) alone is answered from the catalog's statistics)
+                con.execute("SELECT * FROM prices").fetchall()
+    finally:
+        folder.unlink()
+    with session(target) as con:  # (b): an empty, writable mount point
+        con.execute(BULK_EXAMPLES)
+    folder.rename(folder.with_name(folder.name + "-local"))
+    mounted.rename(folder)  # the mount is back
+    with connect(target, read_only=True) as con:
+        assert len(con.execute("SELECT * FROM prices").fetchall()) == 50
+        assert con.execute("SELECT count(*) FROM predictions WHERE run_id = 'lost'").fetchone() == (0,)
+        with pytest.raises(duckdb.Error):  # committed in (b), its file on the other disk
+            con.execute("SELECT * FROM examples").fetchall()
+
+
+def _cache_get(target: DuckLakeTarget, key: str, out: multiprocessing.Queue) -> None:
+    cache = open_response_cache(target, Path("/nonexistent/llm_cache.sqlite"))
+    out.put(cache.get(key))
+    cache.close()
+
+
+def test_the_llm_cache_follows_a_ducklake_warehouse(new_lake, tmp_path):
+    """An answer cached by one process (host) is a hit in another that only shares the DuckLake."""
+    target = new_lake()
+    cache = open_response_cache(target, tmp_path / "llm_cache.sqlite")
+    assert isinstance(cache, SharedResponseCache)
+    key = cache.key("http://llm/v1", "m", [{"role": "user", "content": "hi"}], {"temperature": 0})
+    cache.put(key, {"text": "hello", "prompt_tokens": 3})
+    cache.put(key, {"text": "hello", "prompt_tokens": 3})  # a second host answering the same: still one row
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    other = context.Process(target=_cache_get, args=(target, key, out))
+    other.start()
+    assert out.get(timeout=120) == {"text": "hello", "prompt_tokens": 3}
+    other.join(timeout=60)
+    assert not (tmp_path / "llm_cache.sqlite").exists()
+    with connect(target, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM llm_responses").fetchone() == (1,)
+
+
+def test_the_file_backend_keeps_the_sqlite_llm_cache(tmp_path):
+    cache = open_response_cache(tmp_path / "w.duckdb", tmp_path / "llm_cache.sqlite")
+    assert not isinstance(cache, SharedResponseCache) and (tmp_path / "llm_cache.sqlite").exists()
+    cache.close()
+
+
+def test_warehouse_copy_moves_every_row_and_checks_the_sums(new_lake, tmp_path):
+    source = tmp_path / "w.duckdb"
+    with session(source) as con:
+        results.start_run(con, "r1", "mini", ["rag"], {"k": [5]}, "v", "m", "http://llm")
+        for n in range(30):
+            results.write_prediction(con, _prediction("r1", f"e{n}", f"a{n}"), ("f1", n / 30))
+        manifest.mark_pending(
+            con, "i1", [manifest.DocumentVersion("/d/a", "d1", "/d", "C", "s", "c", "x", "txt", 1, 0)]
+        )
+    target = new_lake()
+    copies = {copy.table: copy for copy in copy_warehouse(source, target)}
+    assert all(copy.equal for copy in copies.values())
+    assert (copies["predictions"].rows, copies["scores"].rows, copies["documents"].rows) == (30, 30, 1)
+    with connect(target, read_only=True) as con:
+        assert results.method_summary(con, "r1")[0]["n"] == 30
+    with pytest.raises(CopyRefused, match="already holds rows"):
+        copy_warehouse(source, target)
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).with_name("ragroute")), *args],
+                          env={**os.environ, "COLUMNS": "300", **env},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_cli_copies_a_warehouse_reports_the_backend_and_queries_it_read_only(new_lake, tmp_path):
+    source = tmp_path / "w.duckdb"
+    with session(source) as con:
+        results.start_run(con, "r1", "mini", ["rag"], {}, "v", "m", "http://llm")
+        results.write_prediction(con, _prediction("r1", "e1", "Paris"), ("f1", 1.0))
+    target = new_lake()
+    copied = _cli("warehouse", "copy", "--to", target.attach, "--data-path", target.data_path,
+                  env={"RAGROUTE_DUCKDB_PATH": str(source)})  # fmt: skip
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert re.search(r"predictions\s*│\s*1\s*│\s*(\d+)\s*│\s*1\s*│\s*\1\s*│\s*yes", copied.stdout), (
+        copied.stdout
+    )
+    lake_env = {"RAGROUTE_WAREHOUSE": target.attach, "RAGROUTE_WAREHOUSE_DATA_PATH": target.data_path}
+    status = _cli("services", "status", "--json", env=lake_env)
+    assert status.returncode == 0, status.stderr
+    warehouse = json.loads(status.stdout)["warehouse"]
+    assert (warehouse["backend"], warehouse["answers"], warehouse["data_path"]) == (
+        "ducklake",
+        True,
+        target.data_path,
+    )
+    rows = _cli("sql", "SELECT prediction FROM predictions", "--format", "json", env=lake_env)
+    assert json.loads(rows.stdout) == [{"prediction": "Paris"}], rows.stderr
+    refused = _cli("sql", "DELETE FROM predictions", env=lake_env)
+    assert refused.returncode == 1 and "read-only" in refused.stdout + refused.stderr
+    down = _cli(
+        "services", "status", "--json", env={**lake_env, "RAGROUTE_WAREHOUSE": target.attach + "_gone"}
+    )
+    assert json.loads(down.stdout)["warehouse"]["answers"] is False
