@@ -8,7 +8,8 @@ Measured in one run, on the same model, the same prompt length and the same thre
   - raw with `logits_all=True`: what returning logprobs costs llama-cpp-python (it keeps every prompt token's
     logits when logprobs may be asked for);
   - server: the llama.cpp server exactly as `ragroute services up` starts it, through the `openai` client;
-    with logprobs asked for (Self-Route's RAG step) and without (every other call).
+    without logprobs (every call but one) and with them (Self-Route's RAG step, served by the model's
+    `logits_all` alias; the first request after a swap pays ~0.3 s to load it).
 Each repeat changes the prompt's first token, so no run reuses the previous run's cached prefix.
 Prints prompt tokens/s (median of the repeats) and each ratio against the raw baseline (target server >= 0.9x).
 """
@@ -68,12 +69,13 @@ def server_rates(settings, tokens: int, repeats: int) -> dict[str, float]:
         client = OpenAI(base_url=settings.llm_base_url, api_key="local")
         rates: dict[str, list[float]] = {"server": [], "server with logprobs": []}
         for repeat in range(repeats + 1):
-            for label, extra in (("server", {}), ("server with logprobs", {"logprobs": 5})):
+            for label, extra in (
+                ("server", {"model": settings.llm_model}),
+                ("server with logprobs", {"model": settings.llm_logprobs_model, "logprobs": 5}),
+            ):
                 prompt = prompt_of(tokens, 1000 * (label != "server") + repeat, count)
                 started = time.perf_counter()
-                out = client.completions.create(
-                    model=settings.llm_model, prompt=prompt, max_tokens=1, temperature=0, **extra
-                )
+                out = client.completions.create(prompt=prompt, max_tokens=1, temperature=0, **extra)
                 seconds = time.perf_counter() - started
                 if repeat:
                     rates[label].append(out.usage.prompt_tokens / seconds)

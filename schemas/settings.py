@@ -224,6 +224,13 @@ class Settings(BaseSettings):
         return self.weaviate_url or f"http://{self.weaviate_host}:{self.weaviate_http_port}"
 
     @property
+    def llm_logprobs_model(self) -> str:
+        """The model name for requests that ask for logprobs. The local llama.cpp server serves the model under
+        a second alias loaded with `logits_all` (llama-cpp-python returns logprobs only then, and keeping every
+        prompt token's logits slows prompt processing by a quarter), so other requests skip that cost."""
+        return f"{self.llm_model}+logprobs" if self.llm_is_local else self.llm_model
+
+    @property
     def llm_base_url(self) -> str:
         return self.openai_base_url or f"http://{self.llm_host}:{self.llm_port}/v1"
 

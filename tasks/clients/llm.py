@@ -152,6 +152,8 @@ class LLM:
         if want_logprobs and chat and self.settings.llm_logprobs:
             parameters |= {"logprobs": True, "top_logprobs": 5}
         key = ResponseCache.key(self.endpoint, self.model, request.get("messages", prompt), parameters)
+        if "logprobs" in parameters and self.model == self.settings.llm_model:
+            request["model"] = self.settings.llm_logprobs_model
         if (body := self.cache.get(key)) is not None:
             self.counter.cached += 1
             return Completion(**body, cached=True)
@@ -184,7 +186,7 @@ class LLM:
                     create = (
                         self.client.chat.completions if "messages" in request else self.client.completions
                     )
-                    response = await create.create(model=self.model, **request, **parameters)
+                    response = await create.create(**({"model": self.model} | request), **parameters)
                 except json.JSONDecodeError as error:  # a 200 with a broken body: the client does not wrap it
                     raise MalformedResponse(f"the response body is not valid JSON: {error}") from error
                 _check_completion(response, chat="messages" in request)

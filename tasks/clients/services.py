@@ -8,6 +8,7 @@ started only when no external endpoint is configured (`WEAVIATE_URL`, `OPENAI_BA
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -43,6 +44,7 @@ class Service:
     ports: dict[str, int]
     timeout_s: float
     env: dict[str, str] = field(default_factory=dict)
+    files: dict[Path, str] = field(default_factory=dict)  # written before the process starts
     missing_hint: str = ""
 
 
@@ -143,24 +145,27 @@ def weaviate_services(settings: Settings) -> list[Service]:
 
 
 def llm_service(settings: Settings) -> Service:
-    """llama-cpp-python's OpenAI-compatible server with the local model (`llm_model_file`)."""
-    argv = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(settings.llm_model_path),
-        "--model_alias", settings.llm_model,
-        "--host", settings.llm_host,
-        "--port", str(settings.llm_port),
-        "--n_ctx", str(settings.llm_context_tokens),
-        "--n_threads", str(settings.llm_threads),
-    ]  # fmt: skip
+    """llama-cpp-python's OpenAI-compatible server with the local model (`llm_model_file`), under two aliases:
+    the model name, and `llm_logprobs_model` loaded with `logits_all` for requests that want logprobs (the
+    server swaps between them, ~0.3 s; see `Settings.llm_logprobs_model`)."""
+    model = {
+        "model": str(settings.llm_model_path),
+        "n_ctx": settings.llm_context_tokens,
+        "n_threads": settings.llm_threads,
+    }
+    models = [model | {"model_alias": settings.llm_model, "logits_all": False}]
+    if settings.llm_logprobs:
+        models.append(model | {"model_alias": settings.llm_logprobs_model, "logits_all": True})
+    config = settings.run_dir / "llm-server.json"
     return Service(
         name="llm",
-        argv=argv,
+        argv=[sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)],
         host=settings.llm_host,
         requires=settings.llm_model_path,
         ready_url=f"{settings.llm_base_url}/models",
         ports={"RAGROUTE_LLM_PORT": settings.llm_port},
         timeout_s=settings.llm_start_timeout_s,
+        files={config: json.dumps({"host": settings.llm_host, "port": settings.llm_port, "models": models})},
         missing_hint=(
             f"model file not found at {settings.llm_model_path}: run `make setup`, "
             "or point OPENAI_BASE_URL at an OpenAI-compatible endpoint"
@@ -275,6 +280,8 @@ def launch(settings: Settings, service: Service) -> subprocess.Popen | None:
         )
     for directory in (settings.run_dir, settings.log_dir, settings.data_dir):
         directory.mkdir(parents=True, exist_ok=True)
+    for path, text in service.files.items():
+        path.write_text(text)
     with _log_file(settings, service.name).open("ab") as log:
         process = subprocess.Popen(
             service.argv,
