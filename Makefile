@@ -13,7 +13,7 @@ demo: setup
 	.venv/bin/ragroute services status
 	.venv/bin/ragroute samples $(DATA_DIR)/samples
 	.venv/bin/ragroute ingest $(DATA_DIR)/samples --collection Samples
-	.venv/bin/ragroute eval --dataset mini --methods lc,rag,rag_reorder,self_route --k 5
+	.venv/bin/ragroute eval --dataset mini --methods lc,rag,rag_reorder,self_route --k 2
 	.venv/bin/ragroute report --out $(DATA_DIR)/report.html
 	@.venv/bin/ragroute sql "SELECT method, k, score, token_pct_of_lc, answerable_pct, round(cost_usd, 6) AS cost_usd \
 	    FROM method_summary WHERE run_id = (SELECT run_id FROM eval_runs ORDER BY started_at DESC LIMIT 1) ORDER BY method"

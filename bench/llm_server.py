@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -94,6 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     apply_library_environment()
     settings = get_settings()
+    # llama.cpp runs OpenMP threads; the server gets this limit too (`services.llm_service`).
+    os.environ["OMP_THREAD_LIMIT"] = str(settings.llm_threads)
     if args.model_file:
         model = LOCAL_MODELS[args.model_file]
         settings = settings.model_copy(update={"llm_model_file": model.file, "llm_model": model.name})

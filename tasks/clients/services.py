@@ -166,6 +166,8 @@ def llm_service(settings: Settings) -> Service:
         ports={"RAGROUTE_LLM_PORT": settings.llm_port},
         timeout_s=settings.llm_start_timeout_s,
         files={config: json.dumps({"host": settings.llm_host, "port": settings.llm_port, "models": models})},
+        # llama.cpp's threads are OpenMP threads: the one-thread limit set for tesseract would halve its speed.
+        env={"OMP_THREAD_LIMIT": str(settings.llm_threads)},
         missing_hint=(
             f"model file not found at {settings.llm_model_path}: run `make setup`, "
             "or point OPENAI_BASE_URL at an OpenAI-compatible endpoint"

@@ -329,7 +329,10 @@ class Asker:
 
         async def ask(passages: list[Passage], declinable: bool) -> Completion:
             prompt, shown[:] = self._fit(build_prompt(question, passages, declinable), passages)
-            first = await llm.complete(prompt, ASK_MAX_NEW_TOKENS, want_logprobs=declinable)
+            # The decline probability only matters under a threshold; without one, logprobs would only slow
+            # the local server down (see `Settings.llm_logprobs_model`).
+            wanted = declinable and result.decline_threshold is not None
+            first = await llm.complete(prompt, ASK_MAX_NEW_TOKENS, want_logprobs=wanted)
             if not first.ok or acceptable(first.text or "", shown, question):
                 return first
             strict, _ = self._fit(build_prompt(question, passages, declinable, strict=True), passages)

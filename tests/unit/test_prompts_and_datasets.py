@@ -64,11 +64,9 @@ def test_mini_benchmark_is_deterministic_and_mixed():
     first, second = generate(), generate()
     assert [e.model_dump() for e in first] == [e.model_dump() for e in second]
     kinds = [e.kind for e in first]
-    assert (
-        kinds.count("answerable") == 4 and kinds.count("multi_hop") == 2 and kinds.count("unanswerable") == 2
-    )
+    assert kinds.count("answerable") == kinds.count("multi_hop") == kinds.count("unanswerable") == 2
     for example in first:
-        assert example.length > 2000
+        assert example.length > 1000
         assert all(sentence in example.context for sentence in example.evidence)
     assert all(e.answers == ["unanswerable"] for e in first if e.kind == "unanswerable")
 
