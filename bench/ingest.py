@@ -61,15 +61,20 @@ def ingest(folder: Path, settings, collection: str):
     return summary
 
 
-def _warm_workers(cluster: DaskCluster, settings) -> None:
-    """Load the embedding model and the validation suite in every Dask worker process."""
+def _warm_up(settings) -> None:
+    """Load the embedding model and the validation suite (returns nothing: GX objects do not pickle)."""
     from tasks.ingestion.embed import embed_texts
     from tasks.ingestion.validate import _chunk_batch_definition
 
+    apply_library_environment()
+    embed_texts(["warm up"], settings)
+    _chunk_batch_definition()
+
+
+def _warm_workers(cluster: DaskCluster, settings) -> None:
+    """Load the embedding model and the validation suite in every Dask worker process."""
     with cluster.client() as client:
-        client.run(apply_library_environment)
-        client.run(embed_texts, ["warm up"], settings)
-        client.run(_chunk_batch_definition)
+        client.run(_warm_up, settings)
 
 
 def main() -> None:
