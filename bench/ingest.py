@@ -92,7 +92,18 @@ def main() -> None:
         settings = settings.model_copy(
             update={"dask_address": cluster.address, "ingest_workers": args.dask_workers}
         )
-        _warm_workers(cluster, settings)
+    try:
+        if cluster:
+            _warm_workers(cluster, settings)
+        measure(args, settings, work)
+    finally:
+        if cluster:
+            cluster.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, settings, work: Path) -> None:
+    """Raw tesseract, then ragroute's full ingest and the two reruns; prints the results."""
     folder = work / "scans"
     folder.mkdir()
     pages = []
@@ -151,9 +162,6 @@ def main() -> None:
     print(json.dumps(results))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
-    if cluster:
-        cluster.close()
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -94,8 +94,10 @@ def _percentiles(samples: list[float]) -> dict:
 
 def query_latency(client, settings, chunks: int, queries: int) -> dict:
     name = "BenchQueries"
-    if client.collections.exists(name) and len(client.collections.use(name)) == chunks:
-        print(f"  reusing {name} ({chunks} chunks)")
+    copies = replication_factor(client, settings)
+    existing = client.collections.use(name) if client.collections.exists(name) else None
+    if existing and len(existing) == chunks and existing.config.get().replication_config.factor == copies:
+        print(f"  reusing {name} ({chunks} chunks, {copies} replicas)")
     else:
         _fresh(client, name, settings)
         started = time.perf_counter()
