@@ -225,10 +225,11 @@ class Settings(BaseSettings):
 
     @property
     def llm_logprobs_model(self) -> str:
-        """The model name for requests that ask for logprobs. The local llama.cpp server serves the model under
-        a second alias loaded with `logits_all` (llama-cpp-python returns logprobs only then, and keeping every
-        prompt token's logits slows prompt processing by a quarter), so other requests skip that cost."""
-        return f"{self.llm_model}+logprobs" if self.llm_is_local else self.llm_model
+        """The second name ragroute's llama.cpp server gives the model, loaded with `logits_all`: llama-cpp-python
+        returns logprobs only then, and keeping every prompt token's logits slows prompt processing by a
+        quarter, so only requests that want logprobs use it (`LLM` looks the name up in the endpoint's model
+        list, so it is also found through OPENAI_BASE_URL)."""
+        return logprobs_alias(self.llm_model)
 
     @property
     def llm_base_url(self) -> str:
@@ -326,6 +327,11 @@ LIBRARY_ENVIRONMENT = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 }
+
+
+def logprobs_alias(model: str) -> str:
+    """The name under which ragroute's llama.cpp server serves `model` with logprobs (`logits_all`)."""
+    return f"{model}+logprobs"
 
 
 def apply_library_environment() -> None:

@@ -18,7 +18,7 @@ import openai
 from openai import AsyncOpenAI
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from schemas.settings import Settings
+from schemas.settings import Settings, logprobs_alias
 from warehouse.llm_cache import ResponseCache, open_response_cache
 
 
@@ -138,6 +138,19 @@ class LLM:
         self.max_attempts = max_attempts or settings.llm_max_attempts
         self.count_tokens = count_tokens
         self.counter = CallCounter()
+        self._logprobs_name: str | None = None
+
+    async def _logprobs_model(self) -> str:
+        """The model name for requests with logprobs: the `logits_all` copy when the endpoint lists one (a
+        ragroute llama.cpp server, see `Settings.llm_logprobs_model`), else the model itself. Looked up once."""
+        if self._logprobs_name is None:
+            alias = logprobs_alias(self.model)
+            try:
+                listed = {model.id for model in (await self.client.models.list()).data}
+            except Exception:  # an endpoint without a model list: ask the model itself
+                listed = set()
+            self._logprobs_name = alias if alias in listed else self.model
+        return self._logprobs_name
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -152,14 +165,14 @@ class LLM:
         if want_logprobs and chat and self.settings.llm_logprobs:
             parameters |= {"logprobs": True, "top_logprobs": 5}
         key = ResponseCache.key(self.endpoint, self.model, request.get("messages", prompt), parameters)
-        if "logprobs" in parameters and self.model == self.settings.llm_model:
-            request["model"] = self.settings.llm_logprobs_model
         if (body := self.cache.get(key)) is not None:
             self.counter.cached += 1
             return Completion(**body, cached=True)
         started = time.perf_counter()
         try:
-            async with self.semaphore:
+            async with self.semaphore:  # the model lookup too: requests keep the order they queued in
+                if "logprobs" in parameters:
+                    request["model"] = await self._logprobs_model()
                 started = time.perf_counter()  # latency excludes the wait for a free slot
                 response = await self._create_with_retries(request, parameters)
         except Exception as error:  # recorded as a row, never raised: the run goes on

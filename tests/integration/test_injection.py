@@ -39,13 +39,16 @@ def _planted(example: Example, number: int, injection: str) -> Example:
 def test_planted_instructions_cannot_change_how_the_route_is_read(running_services):
     settings = running_services
     reports = generate(8, 60, 13)
-    # Two answerable questions, then the two questions that the reports cannot answer.
-    chosen = [reports[0], reports[1], reports[3], reports[7]]
-    assert [e.kind for e in chosen] == ["answerable", "answerable", "unanswerable", "unanswerable"]
+    # Two answerable questions, then two questions that the reports cannot answer.
+    answerable = [e for e in reports if e.kind == "answerable"]
+    unanswerable = [e for e in reports if e.kind == "unanswerable"]
+    chosen = answerable[:2] + unanswerable[:2]
     examples = [_planted(e, n, text) for n, (e, text) in enumerate(zip(chosen, INJECTIONS, strict=True))]
     # And a context that is nothing but the imitation of the prompt's layout.
-    bare = INJECTIONS[2].format(question=reports[7].input)
-    examples.append(reports[7].model_copy(update={"id": "injected-4", "context": bare, "evidence": [bare]}))
+    bare = INJECTIONS[2].format(question=unanswerable[1].input)
+    examples.append(
+        unanswerable[1].model_copy(update={"id": "injected-4", "context": bare, "evidence": [bare]})
+    )
     assert all(len(e.context.split()) <= settings.eval_chunk_words for e in examples)
     summary = evaluate(examples, EvalConfig(dataset="mini", methods=["self_route"], k=[1]), settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
