@@ -30,47 +30,36 @@ def start_run(
 ) -> bool:
     """Record the run; returns False when the run id exists already (a resumed run)."""
     close_abandoned_runs(con, "eval_runs")
-    return transaction(
-        con, lambda: _start_run(con, run_id, dataset, methods, config, code_version, model, endpoint)
-    )
 
-
-def _start_run(
-    con: duckdb.DuckDBPyConnection,
-    run_id: str,
-    dataset: str,
-    methods: list[str],
-    config: dict,
-    code_version: str,
-    model: str,
-    endpoint: str,
-) -> bool:
-    con.execute("UPDATE write_guard SET version = version + 1")  # a run id is a key: see `upsert`
-    host, pid = owner()
-    exists = con.execute("SELECT 1 FROM eval_runs WHERE run_id = ?", [run_id]).fetchone()
-    if exists:
+    def record() -> bool:
+        con.execute("UPDATE write_guard SET version = version + 1")  # a run id is a key: see `upsert`
+        host, pid = owner()
+        exists = con.execute("SELECT 1 FROM eval_runs WHERE run_id = ?", [run_id]).fetchone()
+        if exists:
+            con.execute(
+                "UPDATE eval_runs SET status = 'running', finished_at = NULL, host = ?, pid = ? WHERE run_id = ?",
+                [host, pid, run_id],
+            )
+            return False
         con.execute(
-            "UPDATE eval_runs SET status = 'running', finished_at = NULL, host = ?, pid = ? WHERE run_id = ?",
-            [host, pid, run_id],
+            "INSERT INTO eval_runs (run_id, dataset, methods, config, code_version, model, endpoint, started_at, "
+            "status, host, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+            [
+                run_id,
+                dataset,
+                ",".join(methods),
+                json.dumps(config),
+                code_version,
+                model,
+                endpoint,
+                utc_now(),
+                host,
+                pid,
+            ],
         )
-        return False
-    con.execute(
-        "INSERT INTO eval_runs (run_id, dataset, methods, config, code_version, model, endpoint, started_at, "
-        "status, host, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-        [
-            run_id,
-            dataset,
-            ",".join(methods),
-            json.dumps(config),
-            code_version,
-            model,
-            endpoint,
-            utc_now(),
-            host,
-            pid,
-        ],
-    )
-    return True
+        return True
+
+    return transaction(con, record)
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:

@@ -87,7 +87,7 @@ def _fetch(collection, uuid: str):
 def _recorded_chunks(settings: Settings, base: str) -> list[str]:
     name = collection_name(base, settings.embedding_model)
     return [
-        row[0] for row in warehouse_rows(settings, f"SELECT chunk_id FROM chunks WHERE collection = '{name}'")
+        row[0] for row in warehouse_rows(settings, "SELECT chunk_id FROM chunks WHERE collection = ?", [name])
     ]
 
 
