@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     eval_hybrid_alpha: float = 0.5
     eval_collection: str = "EvalContexts"
     price_table: Path = PROJECT_ROOT / "schemas" / "prices.yaml"
+    # Data set downloads are the one thing that may reach the Hugging Face hub (`tasks/evaluation/hub_fetch.py`);
+    # true keeps them offline too. HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set by the user imply it.
+    hub_offline: bool = Field(
+        default=False, validation_alias=_env("hub_offline", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
     # Embeddings: the local MiniLM, or an OpenAI-compatible embeddings endpoint when `embedding_base_url` is set.
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -189,6 +194,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     api_max_body_bytes: int = 16_384
     api_rate_limit_per_minute: int = 60
+
+    @field_validator("hub_offline", mode="before")
+    @classmethod
+    def _hub_flag(cls, value):
+        return _hub_flag_set(value) if isinstance(value, str) else value
 
     @field_validator("source_roots", mode="before")
     @classmethod
@@ -310,7 +320,13 @@ def get_settings() -> Settings:
     return Settings()
 
 
-# Libraries ragroute uses read these: keep them offline and quiet.
+def _hub_flag_set(value: str | None) -> bool:
+    """huggingface_hub's reading of HF_HUB_OFFLINE and its kin."""
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+# Libraries ragroute uses read these: keep them offline and quiet. The hub is reached only by the data set
+# fetch, in a process of its own (`hub_environment`, `tasks/evaluation/hub_fetch.py`).
 LIBRARY_ENVIRONMENT = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -337,11 +353,24 @@ def logprobs_alias(model: str) -> str:
 def apply_library_environment() -> None:
     """Set the libraries' environment defaults (a value the user set wins), and point Prefect at the local
     server of `ragroute services up` when it runs, so flows do not start a temporary one."""
+    # Whether the user asked for the hub offline, remembered before ragroute's default hides it (and inherited).
+    user_offline = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE")
+    os.environ.setdefault("RAGROUTE_HUB_OFFLINE", "1" if _hub_flag_set(user_offline) else "0")
     for name, value in LIBRARY_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     settings = get_settings()
     if settings.prefect_is_local and _pid_alive(settings.prefect_pid_file):
         os.environ["PREFECT_API_URL"] = settings.local_prefect_api_url
+
+
+def hub_environment(settings: Settings) -> dict[str, str]:
+    """The environment of the data set fetch's own process: this one's (HF_ENDPOINT, HF_HOME, HF_TOKEN …),
+    with ragroute's offline default lifted unless the user asked for offline (`hub_offline`)."""
+    offline = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    environment = {name: value for name, value in os.environ.items() if name not in offline}
+    if settings.hub_offline:
+        environment["HF_HUB_OFFLINE"] = "1"
+    return environment
 
 
 def _pid_alive(pid_file: Path) -> bool:

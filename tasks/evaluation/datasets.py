@@ -5,17 +5,24 @@ LongBench v2 (`question`, `choice_A` … `choice_D`, `answer`, `difficulty`, `le
 array) and ∞Bench (`id`, `input`, `context`, `answer`, `options`).
 
 Local files come first: a path, or `<data_dir>/datasets/<name>.jsonl`. Only when neither exists is the
-data set fetched from the Hugging Face hub, which needs network access; offline that fails with a message
-saying where to put the file. Malformed lines are reported (file, line, reason) and skipped, never fatal.
+data set fetched from the Hugging Face hub (`hub_fetch`: the one part of ragroute allowed online; `HF_ENDPOINT`
+points it at a mirror). The file is written to a temporary name in the same folder and renamed into place only
+once complete and parsed, so an interrupted download never leaves a file that a later run would use. Offline
+(no network, or `HF_HUB_OFFLINE=1` / `RAGROUTE_HUB_OFFLINE=1`), the error says what to download and where to put
+it. Malformed lines are reported (file, line, reason) and skipped, never fatal.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import ValidationError
 
@@ -23,7 +30,7 @@ from schemas.benchmarks import CorpusQuestion, Example
 from schemas.documents import QuarantineRecord
 from schemas.errors import RagrouteError
 from schemas.settings import Settings
-from tasks.evaluation import longbench_v2, mini
+from tasks.evaluation import hub_fetch, longbench_v2, mini
 from warehouse import manifest
 from warehouse.db import session
 
@@ -132,33 +139,73 @@ def load_jsonl(path: Path, name: str | None = None) -> LoadedDataset:
     return loaded
 
 
-def _from_hub(name: str, target: Path) -> Path:
-    """Fetch a LongBench or ∞Bench file from the Hugging Face hub (needs network)."""
-    from huggingface_hub import hf_hub_download
+def _hub_source(name: str) -> tuple[str, str]:
+    """The data set repository and file that hold task `name`."""
+    if name == LONG_BENCH_V2:
+        return "THUDM/LongBench-v2", "data.json"
+    if name in INFINITE_BENCH_FILES:
+        return "xinrongzhang2022/InfiniteBench", f"{INFINITE_BENCH_FILES[name]}.jsonl"
+    return "THUDM/LongBench", "data.zip"
 
+
+def _what_to_download(name: str) -> str:
+    repo_id, filename = _hub_source(name)
+    if filename == "data.zip":
+        return f"data/{name}.jsonl out of data.zip of the Hugging Face data set {repo_id}"
+    stored = " (a JSON array: JSONL lines also do)" if name == LONG_BENCH_V2 else ""
+    return f"{filename} of the Hugging Face data set {repo_id}{stored}"
+
+
+def _write_jsonl(name: str, downloaded: Path, out: BinaryIO) -> None:
+    """Task `name`'s records, as JSONL, out of the file the hub delivered."""
+    if name == LONG_BENCH_V2:  # one JSON array; stored here as JSONL like the others
+        for item in json.loads(downloaded.read_bytes().decode("utf-8")):
+            out.write(json.dumps(item, ensure_ascii=False).encode("utf-8") + b"\n")
+    elif name in INFINITE_BENCH_FILES:
+        with downloaded.open("rb") as source:
+            shutil.copyfileobj(source, out)
+    else:  # LongBench v1: one member of data.zip (zipfile checks its CRC as it reads)
+        with zipfile.ZipFile(downloaded) as bundle, bundle.open(f"data/{name}.jsonl") as source:
+            shutil.copyfileobj(source, out)
+
+
+def _store(name: str, downloaded: Path, target: Path) -> None:
+    """Write the records to a temporary file beside `target`; rename it into place once complete and parsed."""
+    handle, name_of_partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    partial = Path(name_of_partial)
     try:
-        if name == LONG_BENCH_V2:  # one JSON array; stored here as JSONL like the others
-            downloaded = hf_hub_download("THUDM/LongBench-v2", "data.json", repo_type="dataset")
-            items = json.loads(Path(downloaded).read_text(encoding="utf-8"))
-            with target.open("w", encoding="utf-8") as out:
-                for item in items:
-                    out.write(json.dumps(item, ensure_ascii=False) + "\n")
-        elif name in INFINITE_BENCH_FILES:
-            downloaded = hf_hub_download(
-                "xinrongzhang2022/InfiniteBench", f"{INFINITE_BENCH_FILES[name]}.jsonl", repo_type="dataset"
-            )
-            target.write_bytes(Path(downloaded).read_bytes())
-        else:
-            archive = hf_hub_download("THUDM/LongBench", "data.zip", repo_type="dataset")
-            with zipfile.ZipFile(archive) as bundle:
-                target.write_bytes(bundle.read(f"data/{name}.jsonl"))
-    except Exception as error:
+        with os.fdopen(handle, "wb") as out:
+            _write_jsonl(name, downloaded, out)
+            out.flush()
+            os.fsync(out.fileno())
+        load_jsonl(partial, name)  # raises when nothing in it is usable
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+# A failed fetch, or a delivered file that is not what its task needs (bad zip, no such member, bad JSON).
+_FETCH_ERRORS = (
+    hub_fetch.HubFetchFailed,
+    DatasetUnavailable,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    zipfile.BadZipFile,
+)
+
+
+def _from_hub(name: str, target: Path, settings: Settings) -> Path:
+    """Fetch a LongBench or ∞Bench file from the Hugging Face hub (needs network) and store it at `target`."""
+    repo_id, filename = _hub_source(name)
+    try:
+        _store(name, hub_fetch.fetch(repo_id, filename, settings), target)
+    except _FETCH_ERRORS as error:
         raise DatasetUnavailable(
-            f"data set {name!r} is not on disk and could not be fetched from the hub "
-            f"({type(error).__name__}). Offline, download it elsewhere and put it at {target} "
-            f"(LongBench: data/{name}.jsonl from THUDM/LongBench's data.zip; LongBench v2: data.json from "
-            f"THUDM/LongBench-v2; ∞Bench: {INFINITE_BENCH_FILES.get(name, 'longbook_qa_eng')}.jsonl), "
-            "or pass its path to --dataset."
+            f"data set {name!r} is not on disk and could not be fetched from the hub ({error}). Download "
+            f"{_what_to_download(name)} and put it at {target}, or pass its path to --dataset. HF_ENDPOINT names "
+            "a mirror of the hub."
         ) from error
     return target
 
@@ -182,7 +229,7 @@ def load_dataset(name_or_path: str, settings: Settings, limit: int | None = None
         local = folder / f"{name_or_path}.jsonl"
         if not local.exists():
             folder.mkdir(parents=True, exist_ok=True)
-            _from_hub(name_or_path, local)
+            _from_hub(name_or_path, local, settings)
         loaded = load_jsonl(local, name_or_path)
     else:
         known = sorted(LONG_BENCH_TASKS | set(INFINITE_BENCH_FILES) | {"mini", LONG_BENCH_V2})

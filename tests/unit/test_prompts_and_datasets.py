@@ -121,10 +121,11 @@ def test_malformed_lines_are_quarantined_once_however_often_loaded(settings, tmp
     assert rows == [(f"{data}:2", "dataset"), (f"{data}:3", "dataset"), (f"{data}:4", "dataset")]
 
 
-def test_offline_hub_error_says_where_to_put_the_file(settings, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_offline_hub_error_says_where_to_put_the_file(settings, tmp_path):
+    # hub_offline: what HF_HUB_OFFLINE=1 set by the user means
+    offline = settings.model_copy(update={"hub_offline": True, "data_dir": tmp_path})
     with pytest.raises(DatasetUnavailable, match=r"put it at .*narrativeqa\.jsonl"):
-        load_dataset("narrativeqa", settings)
+        load_dataset("narrativeqa", offline)
 
 
 def test_score_cli_scores_files_made_elsewhere(tmp_path):
