@@ -282,6 +282,11 @@ class Settings(BaseSettings):
         return self.local_dir / "models"
 
     @property
+    def tiktoken_dir(self) -> Path:
+        """tiktoken's encodings (OpenAI models' tokenizers), put in place by `make setup`."""
+        return self.local_dir / "tiktoken"
+
+    @property
     def weaviate_binary(self) -> Path:
         return self.bin_dir / "weaviate-server"
 
@@ -359,6 +364,7 @@ def apply_library_environment() -> None:
     for name, value in LIBRARY_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     settings = get_settings()
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(settings.tiktoken_dir))  # no download at first use
     if settings.prefect_is_local and _pid_alive(settings.prefect_pid_file):
         os.environ["PREFECT_API_URL"] = settings.local_prefect_api_url
 

