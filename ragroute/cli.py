@@ -319,20 +319,24 @@ def eval_command(
 
 
 def method_table(rows: list[dict]) -> Table:
-    """The per-method summary of an evaluation; method names and header words are never cut (headers wrap)."""
+    """The per-method summary of an evaluation; method names and header words are never cut (headers wrap). It
+    fits 80 columns: completion tokens are left to `--json`, the markdown summary and the views."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     table.add_column("method", no_wrap=True, min_width=max((len(row["method"]) for row in rows), default=6))
-    for header in ("k", "n", "score", "prompt tok", "compl tok", "$", "tok % of LC", "answerable %"):
+    headers = ("k", "n", "failed", "score", "prompt\ntok", "list\n$", "spent\n$", "tok %\nof LC",
+               "answerable\n%")  # fmt: skip
+    for header in headers:
         table.add_column(header, justify="right", min_width=max(len(word) for word in header.split()))
     for row in rows:
         table.add_row(
             row["method"],
             str(row["k"]),
             str(row["n"]),
+            str(row["failed"]),
             f"{row['score']:.2f}",
             str(row["prompt_tokens"]),
-            str(row["completion_tokens"]),
-            f"{row['cost_usd'] or 0:.4f}",
+            f"{row['list_cost_usd'] or 0:.4f}",
+            "-" if row["spent_cost_usd"] is None else f"{row['spent_cost_usd']:.4f}",
             "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}",
             "-" if row["answerable_pct"] is None else f"{row['answerable_pct']:.1f}",
         )

@@ -21,9 +21,9 @@ def baseline_of(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
 
 
 def paired_methods(con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id: str) -> list[tuple]:
-    """(method, k, score, baseline score, cost, baseline cost) for each method and k present in both runs."""
+    """(method, k, score, baseline score, list cost, baseline list cost) for each method and k present in both runs."""
     return con.execute(
-        """SELECT cur.method, cur.k, cur.score, base.score, cur.cost_usd, base.cost_usd
+        """SELECT cur.method, cur.k, cur.score, base.score, cur.list_cost_usd, base.list_cost_usd
            FROM method_summary cur JOIN method_summary base
              ON base.method = cur.method AND base.k = cur.k AND base.dataset = cur.dataset
            WHERE cur.run_id = ? AND base.run_id = ? ORDER BY cur.method, cur.k""",

@@ -71,7 +71,8 @@ CHARTS = (
         "SELECT *, method || ' k=' || k AS label FROM method_summary {where_run}",
         px.scatter,
         {"x": "token_pct_of_lc", "y": "score", "color": "method", "symbol": "model", "text": "label",
-         "hover_data": ["label", "cost_usd", "n", "dataset"], "title": "Score vs cost (token % of LC; $ on hover)"},
+         "hover_data": ["label", "list_cost_usd", "spent_cost_usd", "n", "failed", "dataset"],
+         "title": "Score vs cost (token % of LC; list and spent $ on hover)"},
         "evaluation runs",
         "The paper's Figure 1.",
     ),
@@ -115,8 +116,8 @@ CHARTS = (
          "text_auto": True, "category_orders": {"length_class": ["short", "medium", "long"]},
          "title": "LongBench v2: accuracy (%) by difficulty × length"},
         "LongBench v2 runs",
-        "As LongBench v2's result.py counts it: no readable answer is wrong.",
-        filters="p.dataset = 'longbench_v2' AND p.error IS NULL",
+        "As LongBench v2's result.py counts it: no readable answer (or a failed one) is wrong.",
+        filters="p.dataset = 'longbench_v2'",
     ),
     Chart(
         "LongBench-E score by context length",
@@ -130,7 +131,7 @@ CHARTS = (
         "Nightly trend",
         "SELECT *, dataset || ' · ' || method || ' k=' || k AS series FROM nightly_trend ORDER BY started_at",
         px.line,
-        {"x": "started_at", "y": "score", "color": "series", "markers": True, "hover_data": ["run_id", "cost_usd"],
+        {"x": "started_at", "y": "score", "color": "series", "markers": True, "hover_data": ["run_id", "list_cost_usd", "spent_cost_usd"],
          "title": "Score per run over time"},
         "completed runs",
         "All completed runs.",
@@ -173,11 +174,29 @@ def _figures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[tuple[s
     return figures
 
 
-def _table(frame: pd.DataFrame) -> str:
+def _dollars(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.6f}"
+
+
+def _table(frame: pd.DataFrame, what: str = "Self-Route results") -> str:
     if frame.empty:
-        return _empty("Self-Route results")
-    table = frame.to_html(index=False, classes="summary", border=0, float_format=lambda v: f"{v:,.2f}")
+        return _empty(what)
+    dollars = {column: _dollars for column in frame.columns if column.endswith("_usd")}
+    table = frame.to_html(
+        index=False, classes="summary", border=0, float_format=lambda v: f"{v:,.2f}", formatters=dollars
+    )
     return f'<div class="scroll">{table}</div>'
+
+
+# Every method on the same examples: a failed prediction scores as an empty answer and is counted in `failed`.
+METHODS_SQL = (
+    "SELECT dataset, model, method, k, n, failed, score, token_pct_of_lc, list_cost_usd, spent_cost_usd "
+    "FROM method_summary "
+)
+METHODS_NOTE = (
+    "Every method on the same examples (a failed prediction scores as an empty answer). List $: the answers at "
+    "the price table; spent $: what the calls were billed (cache hits 0, paid failed attempts, cached input)."
+)
 
 
 STYLE = """
@@ -216,6 +235,9 @@ def build_report(warehouse: Target, out: Path, run_id: str | None = None) -> Pat
             [run_id] if run_id else [],
         )
         sections.insert(0, _section("Self-Route summary (the paper's Table 1 columns)", _table(table)))
+        methods = _frame(con, METHODS_SQL + ("WHERE run_id = ? " if run_id else "") + "ORDER BY method, k",
+                         [run_id] if run_id else [])  # fmt: skip
+        sections.insert(0, _section("Methods", _table(methods, "evaluation runs"), METHODS_NOTE))
         run_line = f"run {html.escape(run_id)}" if run_id else "no evaluation run yet"
     finally:
         con.close()

@@ -6,16 +6,19 @@ import json
 
 import duckdb
 
+from schemas.prices import Price
 from warehouse.db import transaction, upsert, utc_now
 from warehouse.runs import close_abandoned_runs, owner
 
+PRICE_COLUMNS = ("model", "input_usd_per_m", "output_usd_per_m", "cached_input_usd_per_m")
 
-def refresh_prices(con: duckdb.DuckDBPyConnection, prices: dict[str, tuple[float, float]]) -> None:
-    """Mirror the price table (model -> $ per 1M input and output tokens) in the `prices` table."""
-    rows = [[model, usd_in, usd_out] for model, (usd_in, usd_out) in prices.items()]
-    unchanged = con.execute("SELECT model, input_usd_per_m, output_usd_per_m FROM prices").fetchall()
+
+def refresh_prices(con: duckdb.DuckDBPyConnection, prices: dict[str, Price]) -> None:
+    """Mirror the price table (model -> $ per 1M input, output and cached input tokens) in the `prices` table."""
+    rows = [[model, *price] for model, price in prices.items()]
+    unchanged = con.execute(f"SELECT {', '.join(PRICE_COLUMNS)} FROM prices").fetchall()
     if sorted(map(tuple, rows)) != sorted(unchanged):  # every run refreshes it: write only a change
-        upsert(con, "prices", ["model"], ["model", "input_usd_per_m", "output_usd_per_m"], rows)
+        upsert(con, "prices", ["model"], PRICE_COLUMNS, rows)
 
 
 def start_run(
@@ -73,7 +76,8 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None
 
 
 def completed_units(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[str, str, int]]:
-    """(example, method, k) already answered without error in this run."""
+    """(example, method, k) already answered without error in this run: a resume answers the failed ones (whose
+    rows hold an error and the empty answer's score) and the missing ones."""
     rows = con.execute(
         "SELECT example_id, method, k FROM predictions WHERE run_id = ? AND error IS NULL", [run_id]
     ).fetchall()
@@ -83,8 +87,10 @@ def completed_units(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[st
 PREDICTION_COLUMNS = (
     "run_id", "example_id", "dataset", "method", "k", "retriever", "model", "route", "prediction",
     "step1_prediction", "decline_prob", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd",
-    "latency_ms", "cached", "error", "step1_declined", "created_at",
+    "latency_ms", "cached", "error", "step1_declined", "step1_prompt_tokens", "step1_completion_tokens",
+    "step1_score", "cached_prompt_tokens", "spent_cost_usd", "created_at",
 )  # fmt: skip
+PREDICTION_KEY = ("run_id", "example_id", "method", "k")
 
 
 SCORE_COLUMNS = ("run_id", "example_id", "method", "k", "metric", "score")
@@ -95,11 +101,20 @@ RETRIEVAL_COLUMNS = (
 
 
 def write_prediction(con: duckdb.DuckDBPyConnection, row: dict, score: tuple[str, float] | None) -> None:
-    """Store one answer (or its error) and its score; a retried unit replaces its earlier row."""
-    prediction = [row.get(column) for column in PREDICTION_COLUMNS[:-1]] + [utc_now()]
-    key = ["run_id", "example_id", "method", "k"]
+    """Store one answer (or its error) and its score; a retried unit replaces its earlier row, and the spent
+    cost of a failed earlier row is carried over (what it paid for stays paid)."""
+    key = list(PREDICTION_KEY)
 
     def body() -> None:
+        prediction = [row.get(column) for column in PREDICTION_COLUMNS[:-1]] + [utc_now()]
+        earlier = con.execute(
+            "SELECT spent_cost_usd FROM predictions WHERE run_id = ? AND example_id = ? AND method = ? AND k = ? "
+            "AND error IS NOT NULL AND spent_cost_usd IS NOT NULL",
+            [row[column] for column in key],
+        ).fetchone()
+        if earlier:
+            spent = PREDICTION_COLUMNS.index("spent_cost_usd")
+            prediction[spent] = (prediction[spent] or 0.0) + earlier[0]
         upsert(con, "predictions", key, PREDICTION_COLUMNS, [prediction])
         if score is not None:
             scored = [row["run_id"], row["example_id"], row["method"], row["k"], score[0], score[1]]
@@ -118,15 +133,19 @@ def write_retrievals(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
 
 
 def method_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
-    """Per method and k of one run: score, n, tokens, $, token % of LC, answerable % (the method_summary view)."""
+    """Per method and k of one run: score, n and failed, tokens, list and spent $, token % of LC, answerable %
+    (the method_summary view)."""
     columns = [
         "method",
         "k",
         "n",
+        "failed",
         "score",
         "prompt_tokens",
         "completion_tokens",
-        "cost_usd",
+        "cached_prompt_tokens",
+        "list_cost_usd",
+        "spent_cost_usd",
         "token_pct_of_lc",
         "answerable_pct",
         "cached",

@@ -32,8 +32,9 @@ def max_decline_prob(con: duckdb.DuckDBPyConnection, run_id: str) -> float | Non
 
 def calibrate(con: duckdb.DuckDBPyConnection, run_id: str) -> ThresholdChoice | None:
     """The frontier point with the lowest token % of LC whose score is within 1 point of LC's; None when the
-    run has no frontier (it needs `lc`, `rag` and `self_route` with logprobs). A point no probability reaches
-    routes as the text-only rule does: then no τ is picked."""
+    run has no frontier (it needs `self_route` with logprobs, and LC answers: the `lc` method's or Self-Route's own
+    LC step's; see `self_route_steps`). The frontier replays Self-Route's own first step, so the τ is that of the
+    router `ask` runs. A point no probability reaches routes as the text-only rule does: then no τ is picked."""
     top = max_decline_prob(con, run_id)
     if top is None:
         return None

@@ -2,8 +2,9 @@
 
 `LLM.complete` adds what an evaluation needs around one chat completion: bounded concurrency, retries with
 backoff on 429/5xx/timeouts and malformed answers (honouring Retry-After), temperature 0, a persistent response
-cache of real answers only, token usage (counted with the tokenizer and flagged when the endpoint reports none)
-and the probability that the answer starts with "unanswerable" when the endpoint returns logprobs.
+cache of real answers only, token usage (counted with the tokenizer and flagged when the endpoint reports none),
+what the calls were billed (provider-cached input tokens apart; a malformed 200 with usage counts; an answer from
+the cache is free) and the probability that the answer starts with "unanswerable" when the endpoint returns logprobs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import openai
 from openai import AsyncOpenAI
@@ -36,6 +37,23 @@ class MalformedResponse(Exception):
     """The endpoint answered 200 with something that is not a usable chat completion."""
 
 
+@dataclass(frozen=True)
+class Billed:
+    """Tokens an endpoint charged for: a fresh answer's usage, plus that of 200 responses rejected as malformed;
+    nothing for an answer from ragroute's cache."""
+
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    completion_tokens: int = 0
+
+    def __add__(self, other: Billed) -> Billed:
+        return Billed(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_prompt_tokens + other.cached_prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
 @dataclass
 class Completion:
     text: str | None
@@ -46,6 +64,8 @@ class Completion:
     latency_ms: float = 0.0
     decline_prob: float | None = None
     error: str | None = None
+    cached_prompt_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    billed: Billed = field(default_factory=Billed)  # what this answer's calls were charged (0 from the cache)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +82,8 @@ class Completion:
             cached=self.cached and step.cached,
             latency_ms=self.latency_ms + step.latency_ms,
             error=self.error or step.error,
+            cached_prompt_tokens=self.cached_prompt_tokens + step.cached_prompt_tokens,
+            billed=self.billed + step.billed,
         )
 
 
@@ -92,6 +114,20 @@ def _check_completion(response, chat: bool) -> None:
         raise MalformedResponse("the response has no choices")
     if _answer_text(choices[0], chat) is None:
         raise MalformedResponse("the response has no answer text")
+
+
+def _billed_usage(response) -> Billed:
+    """The usage a response reports (its charge), or nothing where it has none (a body that is not JSON)."""
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return Billed()
+    return Billed(usage.prompt_tokens or 0, _cached_prompt_tokens(usage), usage.completion_tokens or 0)
+
+
+def _cached_prompt_tokens(usage) -> int:
+    """`usage.prompt_tokens_details.cached_tokens` (OpenAI; vLLM with --enable-prompt-tokens-details), else 0."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    return int(getattr(details, "cached_tokens", None) or 0)
 
 
 def _retry_after_s(error: BaseException) -> float | None:
@@ -169,23 +205,26 @@ class LLM:
             self.counter.cached += 1
             return Completion(**body, cached=True)
         started = time.perf_counter()
+        rejected: list[Billed] = []  # 200 responses with usage that were malformed: paid for, not used
         try:
             async with self.semaphore:  # the model lookup too: requests keep the order they queued in
                 if "logprobs" in parameters:
                     request["model"] = await self._logprobs_model()
                 started = time.perf_counter()  # latency excludes the wait for a free slot
-                response = await self._create_with_retries(request, parameters)
+                response = await self._create_with_retries(request, parameters, rejected)
         except Exception as error:  # recorded as a row, never raised: the run goes on
             return Completion(
                 text=None,
                 error=f"{type(error).__name__}: {error}"[:500],
                 latency_ms=(time.perf_counter() - started) * 1000,
+                billed=sum(rejected, Billed()),
             )
         completion = self._completion(prompt, response, (time.perf_counter() - started) * 1000, chat)
-        self.cache.put(key, {k: v for k, v in completion.__dict__.items() if k not in ("cached", "error")})
-        return completion
+        body = {k: v for k, v in completion.__dict__.items() if k not in ("cached", "error", "billed")}
+        self.cache.put(key, body)
+        return replace(completion, billed=sum(rejected, completion.billed))
 
-    async def _create_with_retries(self, request: dict, parameters: dict):
+    async def _create_with_retries(self, request: dict, parameters: dict, rejected: list[Billed]):
         retrying = AsyncRetrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self.max_attempts),
@@ -202,7 +241,11 @@ class LLM:
                     response = await create.create(**({"model": self.model} | request), **parameters)
                 except json.JSONDecodeError as error:  # a 200 with a broken body: the client does not wrap it
                     raise MalformedResponse(f"the response body is not valid JSON: {error}") from error
-                _check_completion(response, chat="messages" in request)
+                try:
+                    _check_completion(response, chat="messages" in request)
+                except MalformedResponse:
+                    rejected.append(_billed_usage(response))
+                    raise
                 return response
         raise AssertionError("unreachable")
 
@@ -216,8 +259,10 @@ class LLM:
         choice = response.choices[0]
         text = _answer_text(choice, chat) or ""
         usage = response.usage
+        cached_prompt_tokens = 0
         if usage and usage.prompt_tokens:
             prompt_tokens, completion_tokens, estimated = usage.prompt_tokens, usage.completion_tokens, False
+            cached_prompt_tokens = _cached_prompt_tokens(usage)
         else:
             prompt_tokens = self.count_tokens(prompt) if self.count_tokens else len(prompt.split())
             completion_tokens = self.count_tokens(text) if self.count_tokens else len(text.split())
@@ -229,4 +274,6 @@ class LLM:
             tokens_estimated=estimated,
             latency_ms=latency_ms,
             decline_prob=decline_probability(getattr(choice, "logprobs", None)) if chat else None,
+            cached_prompt_tokens=cached_prompt_tokens,
+            billed=Billed(prompt_tokens, cached_prompt_tokens, completion_tokens),
         )

@@ -8,7 +8,8 @@ Methods:
 LongBench v2 uses its own templates (`longbench_v2.py`): `lc` is `0shot`, `0shot_cot` (a reasoning step, then
 the answer step) or `0shot_no_context` as the config says; `rag` its RAG template. LongBench's rule that a few
 tasks are sent without the chat template is kept (`uses_chat_template`).
-A run is resumable: the same run id answers only what is missing (or failed) before.
+A failed prediction keeps its error and scores as LongBench scores an empty answer, so every method is scored
+on the same examples. A run is resumable: the same run id answers only what is missing (or failed) before.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from schemas.benchmarks import (
 )
 from schemas.collection import collection_name, context_collection_config
 from schemas.evaluation import RETRIEVAL_METHODS, EvalConfig
-from schemas.prices import cost_usd, load_prices
+from schemas.prices import cost_usd, load_prices, spent_usd
 from schemas.settings import Settings
 from tasks.clients.llm import LLM, Completion
 from tasks.clients.tokens import Tokenizer, tokenizer_for
@@ -236,10 +237,12 @@ class BenchmarkRun:
         )
         return self._row(example, method, k, routed)
 
-    def _row(
-        self, example: Example, method: str, k: int, routed: self_route.Routed
-    ) -> tuple[dict, tuple | None]:
+    def _row(self, example: Example, method: str, k: int, routed: self_route.Routed) -> tuple[dict, tuple]:
+        """The prediction row and its score. A failed prediction scores as LongBench scores an empty answer (so
+        every method is scored on the same examples) and keeps its error; Self-Route's first step is stored with
+        its own tokens and score; the list cost prices the answer, the spent cost what the calls were billed."""
         error, first = routed.error, routed.first_step
+        step1, billed = routed.answered_first_step, routed.billed
         row = {
             "run_id": self.run_id, "example_id": example.id, "dataset": example.dataset, "method": method, "k": k,
             "retriever": self.config.retriever if method in RETRIEVAL_METHODS else None, "model": self.model,
@@ -251,14 +254,21 @@ class BenchmarkRun:
             "cost_usd": None if error
             else cost_usd(self.prices, self.model, routed.prompt_tokens, routed.completion_tokens),
             "latency_ms": sum(c.latency_ms for c in routed.spent), "cached": all(c.cached for c in routed.spent),
-            "error": error,
+            "error": error, "cached_prompt_tokens": routed.cached_prompt_tokens,
+            "spent_cost_usd": spent_usd(self.prices, self.model, billed.prompt_tokens, billed.cached_prompt_tokens,
+                                        billed.completion_tokens),
+            "step1_prompt_tokens": step1.prompt_tokens if step1 else None,
+            "step1_completion_tokens": step1.completion_tokens if step1 else None,
+            "step1_score": self._score(example, step1.text or "") if step1 else None,
         }  # fmt: skip
-        if error:
-            return row, None
-        value = scoring.score_record(
-            example.dataset, routed.final.text, example.answers, example.all_classes, example.options
+        metric = scoring.TASK_METRICS[example.dataset].__name__
+        return row, (metric, self._score(example, "" if error else routed.final.text or ""))
+
+    @staticmethod
+    def _score(example: Example, text: str) -> float:
+        return scoring.score_record(
+            example.dataset, text, example.answers, example.all_classes, example.options
         )
-        return row, (scoring.TASK_METRICS[example.dataset].__name__, value)
 
 
 def evaluate_benchmark(

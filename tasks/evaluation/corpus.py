@@ -1,6 +1,8 @@
 """A corpus QA set evaluated over an ingested collection: each method answers through `ragroute ask`'s own
 `Asker` (retrieval from the collection; LC = the documents behind the retrieved chunks) and is scored with token
-F1 against the answers; retrieved documents are checked against the gold document ids where given."""
+F1 against the answers (a failed answer scores as an empty one, so every method is scored on the same questions;
+Self-Route's first step is scored too); retrieved documents are checked against the gold document ids where
+given."""
 
 from __future__ import annotations
 
@@ -15,6 +17,12 @@ from tasks.evaluation.summary import EvalSummary, close_run, code_version
 from tasks.routing.ask import ASK_METHODS, CITATION, Asker
 from warehouse import results
 from warehouse.db import session
+
+
+def _score(answer: str, question: CorpusQuestion) -> float:
+    """Token F1 of the answer in words (citation markers dropped) against the best gold answer."""
+    plain = CITATION.sub("", answer)
+    return max((scoring.qa_f1_score(plain, gold) for gold in question.answers), default=0.0)
 
 
 def evaluate_corpus(
@@ -52,15 +60,13 @@ def evaluate_corpus(
             "decline_prob": answer.decline_prob, "prompt_tokens": answer.prompt_tokens,
             "completion_tokens": answer.completion_tokens,
             "tokens_estimated": False, "cost_usd": answer.cost_usd, "latency_ms": answer.latency_ms,
-            "cached": False, "error": answer.error,
+            "cached": False, "error": answer.error, "cached_prompt_tokens": answer.cached_prompt_tokens,
+            "spent_cost_usd": answer.spent_cost_usd, "step1_prediction": answer.step1_answer,
+            "step1_prompt_tokens": answer.step1_prompt_tokens,
+            "step1_completion_tokens": answer.step1_completion_tokens,
+            "step1_score": None if answer.step1_answer is None else _score(answer.step1_answer, question),
         }  # fmt: skip
-        score = None
-        if answer.error is None:
-            plain = CITATION.sub("", answer.answer or "")
-            score = (
-                "qa_f1_score",
-                max((scoring.qa_f1_score(plain, gold) for gold in question.answers), default=0.0),
-            )
+        score = ("qa_f1_score", _score("" if answer.error else answer.answer or "", question))
         gold = set(question.gold_doc_ids)
         retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, None,
                        p["doc_id"] in gold if gold else None] for p in answer.retrieved if k]  # fmt: skip

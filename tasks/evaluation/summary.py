@@ -78,16 +78,18 @@ def artifact_key(prefix: str, name: str) -> str:
 
 
 def method_table(summary: EvalSummary) -> list[dict]:
-    """One row per method and k: score, tokens, dollars and token % of LC."""
+    """One row per method and k: n and failed, score, tokens, list and spent dollars and token % of LC."""
     return [
         {
             "method": row["method"],
             "k": row["k"],
             "n": row["n"],
+            "failed": row["failed"],
             "score": round(row["score"], 2),
             "prompt_tokens": row["prompt_tokens"],
             "completion_tokens": row["completion_tokens"],
-            "cost_usd": round(row["cost_usd"] or 0.0, 6),
+            "list_cost_usd": round(row["list_cost_usd"] or 0.0, 6),
+            "spent_cost_usd": None if row["spent_cost_usd"] is None else round(row["spent_cost_usd"], 6),
             "token_pct_of_lc": None if row["token_pct_of_lc"] is None else round(row["token_pct_of_lc"], 1),
         }
         for row in summary.methods
@@ -102,14 +104,15 @@ def summary_markdown(summary: EvalSummary, report: Path | None = None) -> str:
         f"Run `{summary.run_id}` with `{summary.model}`: {summary.llm_calls} LLM requests, "
         f"{summary.cached_calls} answers from the cache, {summary.errors} errors.",
         "",
-        "| method | k | n | score | prompt tokens | completion tokens | $ | token % of LC |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | k | n | failed | score | prompt tokens | completion tokens | list $ | spent $ | token % of LC |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in method_table(summary):
         pct = "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}"
+        spent = "-" if row["spent_cost_usd"] is None else f"{row['spent_cost_usd']:.4f}"
         lines.append(
-            f"| {row['method']} | {row['k']} | {row['n']} | {row['score']:.2f} | {row['prompt_tokens']} | "
-            f"{row['completion_tokens']} | {row['cost_usd']:.4f} | {pct} |"
+            f"| {row['method']} | {row['k']} | {row['n']} | {row['failed']} | {row['score']:.2f} | "
+            f"{row['prompt_tokens']} | {row['completion_tokens']} | {row['list_cost_usd']:.4f} | {spent} | {pct} |"
         )
     if report is not None:
         lines += ["", f"Dashboard: `{report}`"]

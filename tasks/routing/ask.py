@@ -26,7 +26,7 @@ from weaviate.classes.query import Filter, MetadataQuery
 from schemas.api import Citation
 from schemas.collection import collection_name
 from schemas.errors import RagrouteError
-from schemas.prices import cost_usd, load_prices
+from schemas.prices import cost_usd, load_prices, spent_usd
 from schemas.settings import Settings
 from tasks.clients.llm import LLM, Completion
 from tasks.clients.tokens import tokenizer_for
@@ -114,6 +114,12 @@ class AskResult:
     decline_threshold: float | None = None  # Self-Route's τ (None: the paper's text-only rule)
     decline_prob: float | None = None  # P("unanswerable") of Self-Route's RAG step, when logprobs came back
     answer_from_evidence: bool = False  # the model gave no usable answer: its evidence sentence is returned
+    cached_prompt_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    spent_cost_usd: float | None = None  # what the calls were billed (answers from the cache cost 0)
+    # Self-Route's RAG step when it answered: its answer in words and its own tokens (for evaluations).
+    step1_answer: str | None = None
+    step1_prompt_tokens: int | None = None
+    step1_completion_tokens: int | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -257,6 +263,8 @@ def retried(first: Completion, second: Completion) -> Completion:
         cached=first.cached and second.cached,
         latency_ms=first.latency_ms + second.latency_ms,
         decline_prob=first.decline_prob,
+        cached_prompt_tokens=first.cached_prompt_tokens + second.cached_prompt_tokens,
+        billed=first.billed + second.billed,
     )
 
 
@@ -360,6 +368,14 @@ class Asker:
         result.cost_usd = cost_usd(
             self.prices, self.settings.llm_model, result.prompt_tokens, result.completion_tokens
         )
+        billed, step1 = routed.billed, routed.answered_first_step
+        result.cached_prompt_tokens = routed.cached_prompt_tokens
+        result.spent_cost_usd = spent_usd(self.prices, self.settings.llm_model, billed.prompt_tokens,
+                                          billed.cached_prompt_tokens, billed.completion_tokens)  # fmt: skip
+        if step1 is not None:
+            result.step1_answer = split_answer(step1.text or "")[0]
+            result.step1_prompt_tokens = step1.prompt_tokens
+            result.step1_completion_tokens = step1.completion_tokens
         result.error = routed.error
         result.decline_prob = routed.first_step.decline_prob if routed.first_step else None
         if result.error is None:

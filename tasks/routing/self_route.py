@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from tasks.clients.llm import Completion
+from tasks.clients.llm import Billed, Completion
 from tasks.evaluation.scoring import normalize_answer
 
 Step = Callable[[], Awaitable[Completion]]
@@ -56,6 +56,21 @@ class Routed:
     @property
     def completion_tokens(self) -> int:
         return sum(c.completion_tokens for c in self.spent)
+
+    @property
+    def cached_prompt_tokens(self) -> int:
+        """Prompt tokens the provider read from its prompt cache."""
+        return sum(c.cached_prompt_tokens for c in self.spent)
+
+    @property
+    def billed(self) -> Billed:
+        """What every call on the way was charged, a failed one's paid attempts included."""
+        return sum((c.billed for c in self.spent), Billed())
+
+    @property
+    def answered_first_step(self) -> Completion | None:
+        """Self-Route's RAG step when it answered (its LC step may still have failed)."""
+        return self.first_step if self.first_step is not None and self.first_step.ok else None
 
 
 async def answer(method: str, rag: Step, lc: Step, threshold: float | None = None) -> Routed:

@@ -18,17 +18,18 @@ from warehouse.browser_check import check_report
 from warehouse.report import build_report
 
 VIEW_COLUMNS = {
-    "method_summary": {"run_id", "dataset", "model", "method", "k", "n", "score", "prompt_tokens",
-                       "completion_tokens", "cost_usd", "token_pct_of_lc", "answerable_pct"},
+    "method_summary": {"run_id", "dataset", "model", "method", "k", "n", "failed", "score", "prompt_tokens",
+                       "completion_tokens", "list_cost_usd", "spent_cost_usd", "token_pct_of_lc", "answerable_pct"},
     "self_route_summary": {"run_id", "k", "answerable_pct", "token_pct_of_lc", "delta_vs_lc", "delta_vs_rag"},
     "rag_lc_agreement": {"run_id", "example_id", "identical", "score_diff"},
     "k_sweep": {"run_id", "method", "k", "score", "token_pct_of_lc"},
     "routing_frontier": {"run_id", "threshold", "score", "token_pct_of_lc", "answerable_pct"},
-    "cost_per_point": {"run_id", "method", "usd_per_point", "tokens_per_point"},
-    "nightly_trend": {"day", "run_id", "method", "score", "cost_usd"},
+    "cost_per_point": {"run_id", "method", "list_usd_per_point", "spent_usd_per_point", "tokens_per_point"},
+    "nightly_trend": {"day", "run_id", "method", "score", "list_cost_usd", "spent_cost_usd"},
     "retrieval_diagnostics": {"run_id", "k", "retriever", "recall_at_k", "mean_first_evidence_rank"},
     "ingest_health": {"run_id", "documents_seen", "pages_ocr", "quarantined", "reason_kind"},
-    "regression_vs_baseline": {"run_id", "baseline_run_id", "method", "score_delta", "cost_delta_usd"},
+    "regression_vs_baseline": {"run_id", "baseline_run_id", "method", "score_delta", "list_cost_delta_usd"},
+    "self_route_steps": {"run_id", "k", "example_id", "rag_tokens", "rag_score", "lc_tokens", "lc_score"},
 }  # fmt: skip
 
 

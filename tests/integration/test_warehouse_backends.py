@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from schemas.settings import DuckLakeTarget
-from warehouse import manifest, results
+from warehouse import manifest, results, thresholds
 from warehouse.copy import CopyRefused, copy_warehouse
 from warehouse.db import connect, session, upsert
 from warehouse.llm_cache import SharedResponseCache, open_response_cache
@@ -28,7 +28,7 @@ def test_keyed_writes_replace_rows(warehouse_target):
     with session(warehouse_target) as con:
         upsert(con, "prices", ["model"], PRICE_COLUMNS, [["a", 1.0, 2.0], ["b", 3.0, 4.0]])
         upsert(con, "prices", ["model"], PRICE_COLUMNS, [["a", 5.0, 6.0]])
-        assert con.execute("SELECT * FROM prices ORDER BY model").fetchall() == [
+        assert con.execute(f"SELECT {', '.join(PRICE_COLUMNS)} FROM prices ORDER BY model").fetchall() == [
             ("a", 5.0, 6.0),
             ("b", 3.0, 4.0),
         ]
@@ -49,6 +49,70 @@ def test_a_retried_unit_replaces_its_prediction_and_views_read_it(warehouse_targ
         assert results.completed_units(con, "r1") == {("e1", "rag", 5)}
         assert con.execute("SELECT count(*) FROM predictions").fetchone() == (1,)
         assert results.method_summary(con, "r1")[0]["n"] == 1
+
+
+def _row(run_id: str, example: str, method: str, prompt_tokens: int, **extra) -> dict:
+    return {"run_id": run_id, "example_id": example, "dataset": "mini", "method": method,
+            "k": 0 if method == "lc" else 5, "model": "m", "prediction": "x", "prompt_tokens": prompt_tokens,
+            "completion_tokens": 2, "error": None} | extra  # fmt: skip
+
+
+def _summary(con, run_id: str) -> dict[str, tuple]:
+    rows = results.method_summary(con, run_id)
+    return {
+        r["method"]: (r["n"], r["failed"], r["score"], r["token_pct_of_lc"], r["spent_cost_usd"])
+        for r in rows
+    }
+
+
+def test_every_method_is_scored_on_the_same_examples(warehouse_target):
+    """A failed prediction is stored with its error and the empty answer's score: n is equal per method, the
+    failures are counted, token % of LC compares only the examples where LC has tokens, and a retried unit keeps
+    what its failed try paid for."""
+    with session(warehouse_target) as con:
+        results.start_run(con, "same", "mini", ["lc", "rag"], {}, "v", "m", "http://llm")
+        results.write_prediction(con, _row("same", "e1", "lc", 1000, spent_cost_usd=0.5), ("f1", 1.0))
+        failed = _row("same", "e2", "lc", 0, prediction=None, error="timeout", spent_cost_usd=0.25)
+        results.write_prediction(con, failed, ("f1", 0.0))
+        results.write_prediction(con, _row("same", "e1", "rag", 200, spent_cost_usd=0.1), ("f1", 0.5))
+        results.write_prediction(con, _row("same", "e2", "rag", 250, spent_cost_usd=0.1), ("f1", 1.0))
+        assert results.completed_units(con, "same") == {("e1", "lc", 0), ("e1", "rag", 5), ("e2", "rag", 5)}
+        assert _summary(con, "same") == {"lc": (2, 1, 50.0, 100.0, 0.75), "rag": (2, 0, 75.0, 20.0, 0.2)}
+        # The resume answers the failed unit: its row is replaced, what the failed try paid for stays paid.
+        results.write_prediction(con, _row("same", "e2", "lc", 1200, spent_cost_usd=0.5), ("f1", 1.0))
+        assert _summary(con, "same")["lc"] == (2, 0, 100.0, 100.0, 1.25)
+        assert _summary(con, "same")["rag"][3] == 20.45  # (200 + 250) / (1000 + 1200)
+
+
+def test_routing_replays_self_routes_own_first_step(warehouse_target):
+    """Without a `rag` method (and at first without `lc`): the frontier reads Self-Route's own first step, and
+    LC's tokens and score from its own LC step where it routed, from the `lc` rows once there are some."""
+    sr = "self_route"
+    kept = _row("sr", "e1", sr, 300, route="rag", decline_prob=0.1, step1_declined=False, step1_prompt_tokens=300,
+                step1_completion_tokens=2, step1_score=1.0)  # fmt: skip
+    routed = _row("sr", "e2", sr, 4320, route="lc", decline_prob=0.9, step1_declined=True, step1_prompt_tokens=320,
+                  step1_completion_tokens=2, step1_score=0.0)  # fmt: skip
+    steps = "SELECT example_id, rag_tokens, rag_score, lc_tokens, lc_score, lc_source FROM self_route_steps ORDER BY 1"
+    frontier = "SELECT n, score, token_pct_of_lc FROM routing_frontier WHERE threshold = 0.5"
+    with session(warehouse_target) as con:
+        results.start_run(con, "sr", "mini", [sr], {}, "v", "m", "http://llm")
+        results.write_prediction(con, kept, ("f1", 1.0))
+        results.write_prediction(con, routed, ("f1", 1.0))
+        assert con.execute(steps).fetchall() == [
+            ("e1", 300, 1.0, None, None, None),  # kept at the first step, no LC answer to replay
+            ("e2", 320, 0.0, 4000, 1.0, "self_route"),
+        ]
+        assert con.execute(frontier).fetchall() == [(1, 100.0, 108.0)]
+        results.write_prediction(con, _row("sr", "e1", "lc", 3900), ("f1", 1.0))
+        results.write_prediction(con, _row("sr", "e2", "lc", 4100), ("f1", 0.5))
+        assert con.execute(steps).fetchall() == [
+            ("e1", 300, 1.0, 3900, 1.0, "lc"),
+            ("e2", 320, 0.0, 4100, 0.5, "lc"),
+        ]
+        # τ = 0.5: e1 stays at its first step (300 tokens), e2 goes to LC (320 + 4100), against LC's 8000.
+        assert con.execute(frontier).fetchall() == [(2, 75.0, 59.0)]
+        choice = thresholds.decide(con, "sr", None)
+        assert choice is not None and choice.source == "text_rule"  # calibrated from this frontier
 
 
 def test_pending_marks_and_documents_keep_one_row_per_document(warehouse_target):

@@ -49,7 +49,8 @@ def test_eval_config_checks_the_threshold():
 
 
 def _run(con, run_id: str, model: str, examples: list[tuple[str, float, float, float]]) -> None:
-    """A run of lc, rag and self_route: per example (step-1 text, decline_prob, rag score, lc score)."""
+    """A run of lc, rag and self_route: per example (step-1 text, decline_prob, step-1 score, lc score). The
+    `rag` rows' tokens and scores differ from Self-Route's first step: the replay must not read them."""
     results.start_run(con, run_id, "mini", ["lc", "rag", "self_route"], {}, "test", model, "http://l")
     for number, (text, prob, rag_score, lc_score) in enumerate(examples):
         example = f"e{number}"
@@ -58,11 +59,12 @@ def _run(con, run_id: str, model: str, examples: list[tuple[str, float, float, f
             con, base | {"method": "lc", "k": 0, "prompt_tokens": 1000}, ("f1", lc_score)
         )
         results.write_prediction(
-            con, base | {"method": "rag", "k": 5, "prompt_tokens": 100}, ("f1", rag_score)
+            con, base | {"method": "rag", "k": 5, "prompt_tokens": 90}, ("f1", 1 - rag_score)
         )
         declined = self_route.is_declined(text)
-        row = base | {"method": "self_route", "k": 5, "prompt_tokens": 100, "step1_prediction": text,
-                      "decline_prob": prob, "step1_declined": declined, "route": "lc" if declined else "rag"}  # fmt: skip
+        row = base | {"method": "self_route", "k": 5, "prompt_tokens": 1100 if declined else 100,
+                      "step1_prediction": text, "decline_prob": prob, "step1_declined": declined,
+                      "route": "lc" if declined else "rag", "step1_prompt_tokens": 100, "step1_score": rag_score}  # fmt: skip
         results.write_prediction(con, row, ("f1", lc_score if declined else rag_score))
     results.finish_run(con, run_id, "completed")
 

@@ -17,8 +17,9 @@ from schemas.settings import Settings
 from tasks.clients import services
 
 ROWS = [
-    {"method": method, "k": 5, "n": 120, "score": 41.23, "prompt_tokens": 1234567, "completion_tokens": 54321,
-     "cost_usd": 1.2345, "token_pct_of_lc": 12.3, "answerable_pct": 87.5}
+    {"method": method, "k": 5, "n": 120, "failed": 3, "score": 41.23, "prompt_tokens": 1234567,
+     "completion_tokens": 54321, "list_cost_usd": 1.2345, "spent_cost_usd": 0.5432, "token_pct_of_lc": 12.3,
+     "answerable_pct": 87.5}
     for method in ("lc", "rag", "rag_reorder", "self_route")
 ]  # fmt: skip
 
@@ -36,7 +37,9 @@ def test_method_table_keeps_method_names_at_80_columns(monkeypatch):
         if line.split()[:1] in (["lc"], ["rag"], ["rag_reorder"], ["self_route"])
     ]
     assert [row[0] for row in rows] == ["lc", "rag", "rag_reorder", "self_route"]
-    assert all(row[1:] == ["5", "120", "41.23", "1234567", "54321", "1.2345", "12.3", "87.5"] for row in rows)
+    assert all(
+        row[1:] == ["5", "120", "3", "41.23", "1234567", "1.2345", "0.5432", "12.3", "87.5"] for row in rows
+    )
 
 
 def test_noise_goes_to_the_log_file_and_the_console_to_the_terminal(tmp_path):

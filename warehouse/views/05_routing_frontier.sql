@@ -1,8 +1,9 @@
 -- Where logprobs exist: Self-Route with a decline threshold τ routes to LC when the RAG step declines in words
 -- or P("unanswerable") ≥ τ, for τ in 0.01…0.04 and 0.05…0.95. Score and token % of LC of that router (and LC's
--- own score on the same examples), from the stored RAG-step and LC answers (no new LLM call).
+-- own score on the same examples), replayed from Self-Route's own first step (its tokens and score) and the LC
+-- answers of `self_route_steps` (no new LLM call; only examples where both are known, see that view).
 CREATE OR REPLACE VIEW routing_frontier AS
-WITH steps AS (SELECT * FROM self_route_steps WHERE decline_prob IS NOT NULL),
+WITH steps AS (SELECT * FROM self_route_steps WHERE decline_prob IS NOT NULL AND lc_score IS NOT NULL),
 thresholds AS (SELECT unnest(list_concat([1, 2, 3, 4], range(5, 100, 5))) / 100.0 AS threshold),
 routed AS (
     SELECT steps.*, threshold, text_declined OR decline_prob >= threshold AS to_lc FROM steps, thresholds

@@ -1,8 +1,9 @@
--- Self-Route's two routing rules side by side, per run and k, from the stored RAG-step and LC answers: the
+-- Self-Route's two routing rules side by side, per run and k, replayed from Self-Route's own first step and the
+-- LC answers of `self_route_steps` (examples where both are known): the
 -- paper's (`text`: LC when the RAG answer declines in words) and the thresholded one (`threshold`: also when
 -- P("unanswerable") ≥ the run's τ, see `decline_thresholds`; only for runs that have a τ).
 CREATE OR REPLACE VIEW routing_rules AS
-WITH steps AS (SELECT * FROM self_route_steps WHERE answered),
+WITH steps AS (SELECT * FROM self_route_steps WHERE lc_score IS NOT NULL),
 rules AS (
     SELECT DISTINCT run_id, 'text' AS rule, NULL::DOUBLE AS threshold FROM steps
     UNION ALL
