@@ -62,9 +62,9 @@ def raw_rate(
 def server_rates(settings, tokens: int, repeats: int) -> dict[str, float]:
     from openai import OpenAI
 
-    from tasks.clients.tokens import tokenizer_for
+    from tasks.clients.tokens import tokenizer_from_spec
 
-    count = tokenizer_for(settings, settings.llm_model).count
+    count = tokenizer_from_spec(f"gguf:{settings.llm_model_path}", settings.models_dir).count
     services.start(settings, services.llm_service(settings))
     try:
         client = OpenAI(base_url=settings.llm_base_url, api_key="local")
@@ -104,7 +104,7 @@ def main() -> None:
     settings = settings.model_copy(
         update={"data_dir": bench_dir, "llm_port": settings.llm_port + 500, "openai_base_url": None}
     )
-    n_ctx = max(settings.llm_context_tokens, args.tokens + 256)
+    n_ctx = max(settings.local_llm_context_tokens, args.tokens + 256)
     rates = {
         "raw": raw_rate(
             settings.llm_model_path, args.tokens, args.repeats, settings.llm_threads, n_ctx, False

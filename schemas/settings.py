@@ -20,6 +20,7 @@ from schemas.errors import RagrouteError
 from schemas.evaluation import Retriever
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_CONTEXT_TOKENS = 8192  # the window of ragroute's own llama.cpp server unless RAGROUTE_LLM_CONTEXT_TOKENS
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,14 @@ class Settings(BaseSettings):
     llm_model: str = ""
     llm_host: str = "127.0.0.1"
     llm_port: int = 8011
-    llm_context_tokens: int = 8192
+    # The endpoint's context window in tokens, overriding what it reports (see tasks/clients/profile.py);
+    # unset: asked of the endpoint, else the model table. Also the window ragroute's own llama.cpp server gets.
+    llm_context_tokens: int | None = Field(default=None, ge=256)
+    # The tokenizer that sizes and counts prompts, overriding the endpoint's: `tiktoken:<encoding>`,
+    # `hf:<tokenizer.json or cached repo id>` or `gguf:<file>`.
+    llm_tokenizer: str | None = None
+    # The endpoint's identity in the shared LLM cache; unset: its normalised URL.
+    llm_endpoint_id: str | None = None
     llm_threads: int = 2
     llm_start_timeout_s: float = 120.0
     # Evaluation calls: parallel requests, attempts per request (429/5xx/timeouts), seconds per request.
@@ -132,6 +140,8 @@ class Settings(BaseSettings):
     eval_hybrid_alpha: float = 0.5
     eval_collection: str = "EvalContexts"
     price_table: Path = PROJECT_ROOT / "schemas" / "prices.yaml"
+    # Context windows and tokenizers of models whose endpoint does not report them.
+    model_table: Path = PROJECT_ROOT / "schemas" / "model_table.yaml"
     # Data set downloads are the one thing that may reach the Hugging Face hub (`tasks/evaluation/hub_fetch.py`);
     # true keeps them offline too. HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set by the user imply it.
     hub_offline: bool = Field(
@@ -294,6 +304,11 @@ class Settings(BaseSettings):
     def llm_model_path(self) -> Path:
         path = Path(self.llm_model_file)
         return path if path.is_absolute() else self.models_dir / path
+
+    @property
+    def local_llm_context_tokens(self) -> int:
+        """The window ragroute's own llama.cpp server is started with."""
+        return self.llm_context_tokens or LOCAL_CONTEXT_TOKENS
 
     @property
     def local_llm_model(self) -> str:

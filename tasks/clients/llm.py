@@ -20,6 +20,7 @@ from openai import AsyncOpenAI
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from schemas.settings import Settings, logprobs_alias
+from tasks.clients.profile import endpoint_identity
 from warehouse.llm_cache import ResponseCache, open_response_cache
 
 
@@ -167,7 +168,7 @@ class LLM:
     ):
         self.settings = settings
         self.model = model or settings.llm_model
-        self.endpoint = settings.llm_base_url
+        self.endpoint = endpoint_identity(settings)  # the cache key: one server's spellings share answers
         self.client = async_client(settings, max_retries=0, timeout_s=settings.llm_timeout_s)
         self.cache = open_response_cache(settings.warehouse_target, settings.data_dir / "llm_cache.sqlite")
         self.semaphore = asyncio.Semaphore(concurrency or settings.llm_concurrency)

@@ -150,7 +150,7 @@ def llm_service(settings: Settings) -> Service:
     server swaps between them, ~0.3 s; see `Settings.llm_logprobs_model`)."""
     model = {
         "model": str(settings.llm_model_path),
-        "n_ctx": settings.llm_context_tokens,
+        "n_ctx": settings.local_llm_context_tokens,
         "n_threads": settings.llm_threads,
     }
     models = [model | {"model_alias": settings.llm_model, "logits_all": False}]
@@ -483,6 +483,14 @@ def prefect_version(settings: Settings) -> str | None:
         return None
 
 
+def _profile_record(settings: Settings) -> dict:
+    """The endpoint profile (window, tokenizer and their sources) with the lines a person reads."""
+    from tasks.clients.profile import endpoint_profile
+
+    profile = endpoint_profile(settings)
+    return profile.record() | {"lines": profile.lines()}
+
+
 def status(settings: Settings) -> dict[str, dict]:
     """Where each service is and what it serves."""
     models = llm_models(settings)
@@ -500,6 +508,7 @@ def status(settings: Settings) -> dict[str, dict]:
             "models": models,
             "managed": settings.llm_is_local,
             "pid": running_pid(settings, "llm"),
+            "profile": _profile_record(settings) if models else None,
         },
         "prefect": {
             "api_url": prefect_url(settings),

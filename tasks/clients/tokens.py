@@ -1,50 +1,173 @@
-"""Tokenizers for counting and truncating prompts, loaded offline.
+"""Tokenizers for counting and truncating prompts, loaded offline or asked of the endpoint.
 
-The local model's own tokenizer comes from its GGUF file (`llm_model_file`). For other models none is available offline, so
-the same tokenizer serves as an estimate (`exact` is False): counts are flagged as estimated.
+A `Tokenizer` wraps one codec (encode/decode without special tokens):
+- `gguf:<file>`: a GGUF model's vocabulary through llama.cpp (the local models `make setup` installs);
+- `tiktoken:<encoding>`: OpenAI's encodings, whose files `make setup` installs (`TIKTOKEN_CACHE_DIR`);
+- `hf:<tokenizer.json or repo id>`: a Hugging Face tokenizer from a file or the local cache (never downloaded);
+- an endpoint's own tokenizer over HTTP (vLLM's `/tokenize` + `/detokenize`, llama.cpp's, llama-cpp-python's).
+`exact` is False where the tokenizer only stands in for the model's own (an estimate).
 """
 
 from __future__ import annotations
 
 import atexit
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from schemas.settings import Settings
+import httpx
+
+from schemas.errors import RagrouteError
 
 
-@lru_cache(maxsize=2)
+class TokenizerUnavailable(RagrouteError):
+    """A tokenizer named in the settings or the model table cannot be loaded here."""
+
+
+@lru_cache(maxsize=4)
 def _gguf_vocab(path: Path):
     import llama_cpp
 
+    if not path.is_file():
+        raise TokenizerUnavailable(f"model file not found: {path}")
     vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     atexit.register(vocab.close)  # freed before interpreter shutdown tears down llama_cpp's globals
     return vocab
 
 
-@dataclass
-class Tokenizer:
-    model_file: Path
-    exact: bool
+def gguf_codec(path: Path) -> tuple[Callable[[str], list[int]], Callable[[list[int]], str]]:
+    vocab = _gguf_vocab(path)
+    return (
+        lambda text: vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False),
+        lambda tokens: vocab.detokenize(tokens).decode("utf-8", errors="ignore"),
+    )
+
+
+def tiktoken_codec(encoding: str) -> tuple[Callable[[str], list[int]], Callable[[list[int]], str]]:
+    import tiktoken
+
+    try:
+        codec = tiktoken.get_encoding(encoding)
+    except Exception as error:  # the file is missing and could not be fetched (offline)
+        raise TokenizerUnavailable(
+            f"tiktoken encoding {encoding!r} is not installed ({type(error).__name__}): run `make setup`"
+        ) from error
+    return (lambda text: codec.encode(text, disallowed_special=())), codec.decode
+
+
+def hf_codec(name: str) -> tuple[Callable[[str], list[int]], Callable[[list[int]], str]]:
+    """A Hugging Face tokenizer from a `tokenizer.json` path, or a repo id already in the local cache."""
+    from tokenizers import Tokenizer as HFTokenizer
+
+    try:
+        if Path(name).is_file():
+            codec = HFTokenizer.from_file(name)
+        else:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(name, "tokenizer.json")
+            if not isinstance(cached, str):
+                raise FileNotFoundError(f"{name}/tokenizer.json is not in the local Hugging Face cache")
+            codec = HFTokenizer.from_file(cached)
+    except Exception as error:
+        raise TokenizerUnavailable(f"Hugging Face tokenizer {name!r} unavailable: {error}") from error
+    return (
+        lambda text: codec.encode(text, add_special_tokens=False).ids,
+        lambda tokens: codec.decode(tokens, skip_special_tokens=True),
+    )
+
+
+class EndpointCodec:
+    """The endpoint's own tokenizer over HTTP, in one of three dialects (see `probe`)."""
+
+    DIALECTS = {
+        # name: (tokenize path, detokenize path, request field of the text, reply field of the text)
+        "vllm": ("/tokenize", "/detokenize", "prompt", "prompt"),
+        "llama.cpp": ("/tokenize", "/detokenize", "content", "content"),
+        "llama-cpp-python": ("/extras/tokenize", "/extras/detokenize", "input", "text"),
+    }
+
+    def __init__(self, root_url: str, model: str, dialect: str, headers: dict[str, str], timeout_s: float):
+        self.root_url, self.model, self.dialect = root_url.rstrip("/"), model, dialect
+        self.http = httpx.Client(headers=headers, timeout=timeout_s)
+        self.prefix: list[int] = []
+        self.prefix = self._tokenize("")  # a BOS token some servers always add
+
+    def _post(self, path: str, body: dict) -> dict:
+        response = self.http.post(self.root_url + path, json=body | {"model": self.model})
+        response.raise_for_status()
+        return response.json()
+
+    def _tokenize(self, text: str) -> list[int]:
+        path, _, field, _ = self.DIALECTS[self.dialect]
+        extra = {"add_special_tokens": False} if self.dialect == "vllm" else {}
+        return list(self._post(path, {field: text} | extra)["tokens"])
 
     def encode(self, text: str) -> list[int]:
-        return _gguf_vocab(self.model_file).tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        tokens = self._tokenize(text)
+        return tokens[len(self.prefix) :] if tokens[: len(self.prefix)] == self.prefix else tokens
 
     def decode(self, tokens: list[int]) -> str:
-        return _gguf_vocab(self.model_file).detokenize(tokens).decode("utf-8", errors="ignore")
+        _, path, _, field = self.DIALECTS[self.dialect]
+        return self._post(path, {"tokens": tokens})[field]
+
+    @classmethod
+    def probe(
+        cls, root_url: str, model: str, headers: dict[str, str], timeout_s: float
+    ) -> EndpointCodec | None:
+        """The first dialect the endpoint answers, or None (OpenAI and most hosted APIs have none)."""
+        for dialect in cls.DIALECTS:
+            try:
+                codec = cls(root_url, model, dialect, headers, timeout_s)
+                if codec.encode("ragroute") and codec.decode(codec.encode("ragroute")).strip() == "ragroute":
+                    return codec
+            except (httpx.HTTPError, KeyError, TypeError, ValueError):
+                continue
+        return None
+
+
+@dataclass
+class Tokenizer:
+    name: str  # how it was chosen: `gguf:<file>`, `tiktoken:<encoding>`, `hf:<name>`, `endpoint:<dialect>`
+    encode: Callable[[str], list[int]]
+    decode: Callable[[list[int]], str]
+    exact: bool  # the model's own tokenizer (False: an estimate standing in for it)
 
     def count(self, text: str) -> int:
         return len(self.encode(text))
 
     def truncate_middle(self, text: str, max_tokens: int) -> str:
-        """Keep the first and last max_tokens/2 tokens, as LongBench's pred.py does with over-long prompts."""
+        """Keep the first and last max_tokens/2 tokens, as LongBench's pred.py does with over-long prompts.
+
+        The two decoded halves can re-encode into a few more tokens than they were (a merge across the cut);
+        the cut then moves until the text fits `max_tokens` when encoded again."""
         tokens = self.encode(text)
         if len(tokens) <= max_tokens:
             return text
-        half = max_tokens // 2
-        return self.decode(tokens[:half]) + self.decode(tokens[-half:])
+        keep = max_tokens
+        while keep > 1:
+            half = keep // 2
+            cut = self.decode(tokens[:half]) + self.decode(tokens[-half:])
+            overshoot = self.count(cut) - max_tokens
+            if overshoot <= 0:
+                return cut
+            keep -= max(overshoot, 2)
+        return ""
 
 
-def tokenizer_for(settings: Settings, model: str) -> Tokenizer:
-    return Tokenizer(model_file=settings.llm_model_path, exact=model == settings.local_llm_model)
+def tokenizer_from_spec(spec: str, models_dir: Path, exact: bool = True) -> Tokenizer:
+    """A tokenizer from a `kind:name` spec of the settings or the model table."""
+    kind, _, name = spec.partition(":")
+    if kind == "gguf":
+        path = Path(name) if Path(name).is_absolute() else models_dir / name
+        encode, decode = gguf_codec(path)
+    elif kind == "tiktoken":
+        encode, decode = tiktoken_codec(name)
+    elif kind == "hf":
+        encode, decode = hf_codec(name)
+    else:
+        raise TokenizerUnavailable(
+            f"unknown tokenizer {spec!r}: use gguf:<file>, tiktoken:<encoding> or hf:<name>"
+        )
+    return Tokenizer(spec, encode, decode, exact)

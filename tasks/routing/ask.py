@@ -29,7 +29,7 @@ from schemas.errors import RagrouteError
 from schemas.prices import cost_usd, load_prices, spent_usd
 from schemas.settings import Settings
 from tasks.clients.llm import LLM, Completion
-from tasks.clients.tokens import tokenizer_for
+from tasks.clients.profile import endpoint_profile
 from tasks.clients.vectorstore import connect, live_collection, use_collection
 from tasks.ingestion.chunk import page_at
 from tasks.ingestion.embed import embed_texts
@@ -286,7 +286,8 @@ class Asker:
     ):
         self.settings = settings
         self.collection_name = collection_name(collection or settings.collection, settings.embedding_model)
-        self.tokenizer = tokenizer_for(settings, settings.llm_model)
+        self.profile = endpoint_profile(settings)
+        self.tokenizer = self.profile.tokenizer
         self.prices = load_prices(settings.price_table)
         self.decline_threshold = decline_threshold
 
@@ -401,6 +402,6 @@ class Asker:
 
     def _fit(self, prompt: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
         """The prompt truncated in the middle to fit the model, and the passages still in it."""
-        budget = self.settings.llm_context_tokens - ASK_MAX_NEW_TOKENS - 64
+        budget = self.profile.prompt_budget(ASK_MAX_NEW_TOKENS)
         fitted = self.tokenizer.truncate_middle(prompt, budget)
         return fitted, [p for p in passages if f"[{p.number}] (from " in fitted]

@@ -42,13 +42,11 @@ def test_local_defaults_use_loopback(monkeypatch):
 
 def test_the_model_file_selects_the_model_name_and_tokenizer(monkeypatch):
     from schemas.settings import QWEN, SMOLLM2
-    from tasks.clients.tokens import tokenizer_for
-
     monkeypatch.delenv("RAGROUTE_LLM_MODEL", raising=False)
     monkeypatch.delenv("RAGROUTE_LLM_MODEL_FILE", raising=False)
     qwen = Settings()  # the default
     assert qwen.llm_model == QWEN.name and qwen.llm_model_path == qwen.models_dir / QWEN.file
-    assert tokenizer_for(qwen, QWEN.name).exact and not tokenizer_for(qwen, "gpt-4o").exact
+    assert qwen.llm_context_tokens is None and qwen.local_llm_context_tokens == 8192
     monkeypatch.setenv("RAGROUTE_LLM_MODEL_FILE", SMOLLM2.file)
     assert Settings().llm_model == SMOLLM2.name
     monkeypatch.setenv("RAGROUTE_LLM_MODEL_FILE", "/models/other-7b.gguf")
