@@ -87,3 +87,15 @@ def test_middle_truncation_fits_the_budget_after_re_encoding() -> None:
         assert budget - 4 <= tokenizer.count(cut) <= budget
         assert cut.startswith("Line 0") and cut.endswith("ok.")
     assert tokenizer.truncate_middle("short", 10) == "short"
+
+
+def test_an_openai_model_is_sized_with_its_own_encoding_offline() -> None:
+    """OpenAI reports neither window nor tokenizer: both come from the model table, the encoding from the files
+    `make setup` installs (no download)."""
+    settings = Settings(
+        openai_base_url=f"http://127.0.0.1:{_closed_port()}/v1", llm_model="gpt-4o-2024-08-06"
+    )
+    profile = endpoint_profile(settings)
+    assert (profile.window, profile.tokenizer.name) == (128000, "tiktoken:o200k_base")
+    assert profile.tokenizer.exact and "model table (gpt-4o)" in profile.tokenizer_source
+    assert profile.tokenizer.count("hello world") == 2 and not profile.warnings
