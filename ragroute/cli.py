@@ -254,7 +254,10 @@ def eval_command(
         ..., "--dataset", help="`mini`, a LongBench/∞Bench task name, or a .jsonl path."
     ),
     methods: str = typer.Option(
-        "lc,rag,self_route", "--methods", help=f"Comma list of {', '.join(EVAL_METHODS)}."
+        "lc,rag,self_route",
+        "--methods",
+        help=f"Comma list of {', '.join(EVAL_METHODS)} (rag_reorder runs at k ≥ 3, rag_docorder at k ≥ 2: "
+        "below, they are rag).",
     ),
     k: str | None = typer.Option(
         None, "--k", help="Top-k chunks (default 5); a comma list (1,3,5,10) runs a k sweep."
@@ -292,10 +295,13 @@ def eval_command(
     )
     _start_flows()
     from flows.evaluate import evaluate_flow
+    from tasks.evaluation.summary import notes
 
     with _progress("eval") as show:
         summary = evaluate_flow(config, show)
     console.print(method_table(summary.methods))
+    for note in notes(summary):
+        console.print(note, markup=False)
     _print_routing(summary)
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.llm_calls} LLM calls, "
@@ -313,6 +319,8 @@ def eval_command(
                     "methods": summary.methods,
                     "decline_threshold": asdict(choice) if (choice := summary.decline_threshold) else None,
                     "routing_rules": summary.routing_rules,
+                    "skipped": summary.skipped,
+                    "whole_context": summary.whole_context,
                 }
             )
         )

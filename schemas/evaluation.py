@@ -11,10 +11,12 @@ from schemas.errors import RagrouteError
 if TYPE_CHECKING:
     from schemas.settings import Settings
 
-Method = Literal["lc", "rag", "rag_reorder", "self_route"]
+Method = Literal["lc", "rag", "rag_reorder", "rag_docorder", "self_route"]
 Retriever = Literal["dense", "bm25", "hybrid"]
 EVAL_METHODS: tuple[str, ...] = get_args(Method)
-RETRIEVAL_METHODS = frozenset({"rag", "rag_reorder", "self_route"})
+RETRIEVAL_METHODS = frozenset({"rag", "rag_reorder", "rag_docorder", "self_route"})
+# The orderings of the same top-k chunks beside `rag`'s (best first): Jin et al.'s and document order (OP-RAG).
+REORDERINGS = frozenset({"rag_reorder", "rag_docorder"})
 
 
 class InvalidEvalConfig(RagrouteError):

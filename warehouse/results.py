@@ -97,6 +97,7 @@ SCORE_COLUMNS = ("run_id", "example_id", "method", "k", "metric", "score")
 EXAMPLE_COLUMNS = ("dataset", "example_id", "length", "difficulty", "length_class", "domain")
 RETRIEVAL_COLUMNS = (
     "run_id", "example_id", "k", "retriever", "rank", "chunk_id", "chunk_index", "score", "has_evidence",
+    "context_chunks",
 )  # fmt: skip
 
 
@@ -129,6 +130,7 @@ def write_examples(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
 
 
 def write_retrievals(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
+    """One row per retrieved chunk, `RETRIEVAL_COLUMNS` in order (`context_chunks`: None where unknown)."""
     upsert(con, "retrievals", ["run_id", "example_id", "k", "retriever", "rank"], RETRIEVAL_COLUMNS, rows)
 
 
@@ -152,5 +154,17 @@ def method_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     ]
     rows = con.execute(
         f"SELECT {', '.join(columns)} FROM method_summary WHERE run_id = ? ORDER BY method, k", [run_id]
+    ).fetchall()
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def rag_whole_context(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """Per retrieval method and k of one run where it happened: on how many of its examples the top-k chunks
+    held the whole context (the rag_whole_context view)."""
+    columns = ["method", "k", "examples", "whole_context"]
+    rows = con.execute(
+        f"SELECT {', '.join(columns)} FROM rag_whole_context WHERE run_id = ? AND whole_context > 0 "
+        "ORDER BY method, k",
+        [run_id],
     ).fetchall()
     return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -3,10 +3,12 @@
 Methods:
 - `lc`: the data set's prompt with the whole context, truncated in the middle to fit the model's window;
 - `rag`: the top-k chunks ordered by score, each with its chunk index;
-- `rag_reorder`: the same chunks in the order of Jin et al. (best first, second best last);
+- `rag_reorder`: the same chunks in the order of Jin et al. (best first, second best last; run at k ≥ 3);
+- `rag_docorder`: the same chunks in document order (OP-RAG; run at k ≥ 2);
 - `self_route`: the RAG prompt plus the paper's "unanswerable" clause; a declined question goes to `lc`.
 LongBench v2 uses its own templates (`longbench_v2.py`): `lc` is `0shot`, `0shot_cot` (a reasoning step, then
-the answer step) or `0shot_no_context` as the config says; `rag` its RAG template. LongBench's rule that a few
+the answer step) or `0shot_no_context` as the config says; `rag` its RAG template, which puts the chunks in
+document order itself (so `rag_reorder` and `rag_docorder` are not run there). LongBench's rule that a few
 tasks are sent without the chat template is kept (`uses_chat_template`).
 A failed prediction keeps its error and scores as LongBench scores an empty answer, so every method is scored
 on the same examples. A run is resumable: the same run id answers only what is missing (or failed) before.
@@ -34,7 +36,14 @@ from tasks.clients.llm import LLM, Completion
 from tasks.clients.tokens import Tokenizer, tokenizer_for
 from tasks.clients.vectorstore import connect, replication_factor, use_collection
 from tasks.evaluation import longbench_v2, scoring
-from tasks.evaluation.retrieval import RetrievedChunk, format_chunks, index_context, reorder, retrieve
+from tasks.evaluation.retrieval import (
+    RetrievedChunk,
+    format_chunks,
+    index_context,
+    order_chunks,
+    retrieve,
+    same_as_rag,
+)
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
 from tasks.ingestion.embed import embed_texts
 from tasks.routing import self_route
@@ -44,6 +53,23 @@ from warehouse.db import session
 PROMPT_MARGIN_TOKENS = 64  # room for the chat template around the prompt
 
 Progress = Callable[[str, int, int], None]
+
+
+def plan_units(
+    examples: list[Example], methods: list[str], ks: list[int], done: set[tuple[str, str, int]]
+) -> tuple[list[tuple[Example, str, int]], list[str]]:
+    """The (example, method, k) still to answer (not in `done`), and a note for each ordering left out because
+    it gives `rag`'s prompt by construction (`same_as_rag`)."""
+    units, skipped = [], {}
+    for example in examples:
+        for method in methods:
+            for k in ks if method in RETRIEVAL_METHODS else [0]:
+                note = same_as_rag(method, k, document_ordered=example.dataset == longbench_v2.DATASET)
+                if note:
+                    skipped[note] = None  # once per note, in order
+                elif (example.id, method, k) not in done:
+                    units.append((example, method, k))
+    return units, list(skipped)
 
 
 class BenchmarkRun:
@@ -88,7 +114,7 @@ class BenchmarkRun:
         return self._fit(self._fill(prompt_template(example.dataset), example, example.context), example)
 
     def rag_prompt(self, example: Example, chunks: list[RetrievedChunk], method: str = "rag") -> str:
-        """The RAG prompt of `rag`/`rag_reorder`, or Self-Route's first step (`self_route`: may decline)."""
+        """The RAG prompt of `rag` and its orderings, or Self-Route's first step (`self_route`: may decline)."""
         if example.dataset == longbench_v2.DATASET:
             return self._fit(longbench_v2.method_prompt(example, method, chunks=chunks), example)
         template = (
@@ -129,9 +155,7 @@ class BenchmarkRun:
                 [e.dataset, e.id, e.length, e.difficulty, e.length_class, e.domain] for e in self.examples
             ])  # fmt: skip
             done = results.completed_units(con, self.run_id)
-        units = [(example, method, k) for example in self.examples for method in self.config.methods
-                 for k in (self.config.k if method in RETRIEVAL_METHODS else [0])
-                 if (example.id, method, k) not in done]  # fmt: skip
+        units, skipped = plan_units(self.examples, self.config.methods, self.config.k, done)
         try:
             self._retrieve_all(units)
             llm = LLM(self.settings, model=self.model, count_tokens=self.tokenizer.count)
@@ -140,7 +164,7 @@ class BenchmarkRun:
             with self._db() as con:
                 results.finish_run(con, self.run_id, "failed")
             raise
-        return close_run(
+        summary = close_run(
             self.settings,
             self.run_id,
             self.config.dataset,
@@ -150,6 +174,8 @@ class BenchmarkRun:
             llm.counter.cached,
             self.config.decline_threshold,
         )
+        summary.skipped = skipped
+        return summary
 
     def _db(self):
         """A short warehouse session: other processes write between ours."""
@@ -175,12 +201,12 @@ class BenchmarkRun:
                 factor = replication_factor(client, self.settings)
                 client.collections.create(**context_collection_config(name, factor))
             collection = use_collection(client, name, self.settings)
-            keys: dict[str, str] = {}
+            keys: dict[str, tuple[str, int]] = {}  # example id -> (context key, number of chunks)
             vectors: dict[str, list[float] | None] = {}  # one question embedding serves every k
             for done, (example_id, k) in enumerate(needed, start=1):
                 example = by_id[example_id]
                 if example_id not in keys:
-                    keys[example_id], _ = index_context(collection, example.context, self.settings)
+                    keys[example_id] = index_context(collection, example.context, self.settings)
                     vectors[example_id] = (
                         None
                         if self.config.retriever == "bm25"
@@ -188,7 +214,7 @@ class BenchmarkRun:
                     )
                 chunks = retrieve(
                     collection,
-                    keys[example_id],
+                    keys[example_id][0],
                     example.input,
                     k,
                     self.config.retriever,
@@ -199,7 +225,7 @@ class BenchmarkRun:
                 rows = [
                     [self.run_id, example_id, k, self.config.retriever, rank, chunk.chunk_id, chunk.chunk_index,
                      chunk.score, any(sentence in chunk.text for sentence in example.evidence)
-                     if example.evidence else None]
+                     if example.evidence else None, keys[example_id][1]]
                     for rank, chunk in enumerate(chunks, start=1)
                 ]  # fmt: skip
                 with self._db() as con:
@@ -224,9 +250,7 @@ class BenchmarkRun:
 
     async def _answer(self, example: Example, method: str, k: int, llm: LLM) -> tuple[dict, tuple | None]:
         max_new, chat = self._max_new_tokens(example), uses_chat_template(example.dataset)
-        chunks = self.retrieved.get((example.id, k), [])
-        if method == "rag_reorder":
-            chunks = reorder(chunks)
+        chunks = order_chunks(method, self.retrieved.get((example.id, k), []))
 
         def rag():
             prompt = self.rag_prompt(example, chunks, method)

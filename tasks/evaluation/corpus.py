@@ -34,6 +34,11 @@ def evaluate_corpus(
     run_id = config.run_id or str(uuid.uuid4())
     dataset = f"corpus:{config.dataset}"
     methods = [m for m in config.methods if m in ASK_METHODS]
+    skipped = [
+        f"{m} skipped: a corpus QA set answers through `ragroute ask` ({', '.join(ASK_METHODS)})"
+        for m in config.methods
+        if m not in ASK_METHODS
+    ]
     with session(settings.warehouse_target) as con:
         results.refresh_prices(con, asker.prices)
         results.start_run(
@@ -69,11 +74,13 @@ def evaluate_corpus(
         score = ("qa_f1_score", _score("" if answer.error else answer.answer or "", question))
         gold = set(question.gold_doc_ids)
         retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, None,
-                       p["doc_id"] in gold if gold else None] for p in answer.retrieved if k]  # fmt: skip
+                       p["doc_id"] in gold if gold else None, None] for p in answer.retrieved if k]  # fmt: skip
         with session(settings.warehouse_target) as con:
             results.write_prediction(con, row, score)
             results.write_retrievals(con, retrievals)
         progress(f"{method} {question.id}", number, len(units))
-    return close_run(
+    summary = close_run(
         settings, run_id, dataset, settings.llm_model, errors, requests, cached, config.decline_threshold
     )
+    summary.skipped = skipped
+    return summary

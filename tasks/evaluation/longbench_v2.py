@@ -84,6 +84,7 @@ METHOD_TEMPLATES: dict[str, str] = {
     "lc": "0shot",
     "rag": "rag",
     "rag_reorder": "rag",
+    "rag_docorder": "rag",
     "self_route": "rag_self_route",
 }
 
@@ -156,8 +157,9 @@ def build_prompt(
 
 
 def method_prompt(item: V2Item, method: str, *, chunks: Iterable[Any] = (), k: int | None = None) -> str:
-    """The prompt for a ragroute method: `lc` (0shot, full context), `rag`/`rag_reorder` (official RAG
-    template over `rag_context(chunks, k)`), `self_route` (the RAG template offering "unanswerable")."""
+    """The prompt for a ragroute method: `lc` (0shot, full context), `rag` (official RAG
+    template over `rag_context(chunks, k)`, which puts the chunks in document order: `rag_reorder` and
+    `rag_docorder` give the same prompt), `self_route` (the RAG template offering "unanswerable")."""
     try:
         name = METHOD_TEMPLATES[method]
     except KeyError:

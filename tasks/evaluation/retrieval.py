@@ -115,6 +115,43 @@ def reorder(chunks: list) -> list:
     return ordered
 
 
+def document_order(chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
+    """Order-preserve RAG (OP-RAG, Yu et al., arXiv 2409.01666): the top-k chunks in the order they have in
+    the document (by chunk index)."""
+    return sorted(chunks, key=lambda chunk: chunk.chunk_index)
+
+
+def order_chunks(method: str, chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
+    """The top-k chunks (best first) in `method`'s order: `rag_reorder` Jin et al.'s, `rag_docorder` the
+    document's, every other method by score."""
+    if method == "rag_reorder":
+        return reorder(chunks)
+    if method == "rag_docorder":
+        return document_order(chunks)
+    return chunks
+
+
+# The largest k at which an ordering is `rag` by construction: one chunk has one order, and Jin et al.'s
+# puts the best first and the second best last, i.e. rank order, up to k = 2.
+SAME_AS_RAG_UP_TO_K = {"rag_reorder": 2, "rag_docorder": 1}
+
+
+def same_as_rag(method: str, k: int, document_ordered: bool = False) -> str | None:
+    """Why `method` at top-k gives `rag`'s prompt by construction (so it is not run), or None where it differs.
+    `document_ordered`: the data set's RAG template puts the chunks in document order itself."""
+    if method not in SAME_AS_RAG_UP_TO_K:
+        return None
+    if document_ordered:
+        return (
+            f"{method} skipped: this data set's RAG template puts the retrieved chunks in document order "
+            "(LongBench v2's pred.py), so every ordering gives rag's prompt"
+        )
+    limit = SAME_AS_RAG_UP_TO_K[method]
+    if k <= limit:
+        return f"{method} at k={k} skipped: it is rag by construction at k ≤ {limit} (it differs from k = {limit + 1})"
+    return None
+
+
 def format_chunks(chunks: list[RetrievedChunk]) -> str:
     """Retrieved chunks for the prompt, each with its chunk index prepended (as in the Self-Route paper)."""
     return "\n\n".join(f"[Chunk {chunk.chunk_index}] {chunk.text}" for chunk in chunks)

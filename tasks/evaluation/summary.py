@@ -28,6 +28,9 @@ class EvalSummary:
     # Self-Route's decline threshold τ for this run, and the text-only and thresholded rules side by side.
     decline_threshold: thresholds.ThresholdChoice | None = None
     routing_rules: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # methods not run, each with why
+    # Per retrieval method and k: on how many examples the top-k chunks held the whole context (RAG = LC there).
+    whole_context: list[dict] = field(default_factory=list)
 
 
 def code_version() -> str:
@@ -66,7 +69,9 @@ def close_run(
         if choice is not None:
             thresholds.record(con, run_id, model, dataset, choice)
         rules = thresholds.rules(con, run_id)
+        whole_context = results.rag_whole_context(con, run_id)
     summary = EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)
+    summary.whole_context = whole_context
     summary.decline_threshold, summary.routing_rules = choice, rules
     return summary
 
@@ -96,6 +101,15 @@ def method_table(summary: EvalSummary) -> list[dict]:
     ]
 
 
+def notes(summary: EvalSummary) -> list[str]:
+    """What the method table alone would hide: methods not run (and why), and where RAG read the whole context."""
+    return summary.skipped + [
+        f"{row['method']} k={row['k']}: RAG = LC on {row['whole_context']} of {row['examples']} examples: "
+        "k chunks hold the whole context"
+        for row in summary.whole_context
+    ]
+
+
 def summary_markdown(summary: EvalSummary, report: Path | None = None) -> str:
     """A short markdown account of one evaluation run."""
     lines = [
@@ -114,6 +128,8 @@ def summary_markdown(summary: EvalSummary, report: Path | None = None) -> str:
             f"| {row['method']} | {row['k']} | {row['n']} | {row['failed']} | {row['score']:.2f} | "
             f"{row['prompt_tokens']} | {row['completion_tokens']} | {row['list_cost_usd']:.4f} | {spent} | {pct} |"
         )
+    if found := notes(summary):
+        lines += ["", *(f"- {note}" for note in found)]
     if report is not None:
         lines += ["", f"Dashboard: `{report}`"]
     return "\n".join(lines)
