@@ -51,6 +51,22 @@ def test_a_retried_unit_replaces_its_prediction_and_views_read_it(warehouse_targ
         assert results.method_summary(con, "r1")[0]["n"] == 1
 
 
+def test_retrievals_record_the_context_chunks_and_count_where_rag_reads_it_whole(warehouse_target):
+    with session(warehouse_target) as con:
+        results.start_run(con, "w1", "mini", ["rag"], {}, "v", "m", "http://llm")
+        for example, chunks in (("short", 4), ("long", 12)):
+            results.write_prediction(con, _prediction("w1", example, "x"), ("f1", 1.0))
+            rows = [["w1", example, 5, "hybrid", rank, f"{example}-{rank}", rank, 0.5, None, chunks]
+                    for rank in range(1, min(5, chunks) + 1)]  # fmt: skip
+            results.write_retrievals(con, rows)
+            results.write_retrievals(con, rows)  # keyed: a rewrite replaces
+        stored = con.execute("SELECT count(*), sum(context_chunks) FROM retrievals WHERE run_id = 'w1'")
+        assert stored.fetchone() == (4 + 5, 4 * 4 + 5 * 12)
+        assert results.rag_whole_context(con, "w1") == [
+            {"method": "rag", "k": 5, "examples": 2, "whole_context": 1}
+        ]
+
+
 def _row(run_id: str, example: str, method: str, prompt_tokens: int, **extra) -> dict:
     return {"run_id": run_id, "example_id": example, "dataset": "mini", "method": method,
             "k": 0 if method == "lc" else 5, "model": "m", "prediction": "x", "prompt_tokens": prompt_tokens,
