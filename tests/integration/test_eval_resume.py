@@ -68,9 +68,14 @@ def _stored(settings: Settings, run_id: str) -> int:
 
 
 def _totals(methods: list[dict]) -> list[dict]:
-    """The per-method summary less its cached count; sums of floats rounded (their order differs)."""
+    """The per-method summary less its cached count and spent cost (a run from the cache spends nothing); sums of
+    floats rounded (their order differs)."""
     return [
-        {k: round(v, 12) if isinstance(v, float) else v for k, v in row.items() if k != "cached"}
+        {
+            k: round(v, 12) if isinstance(v, float) else v
+            for k, v in row.items()
+            if k not in ("cached", "spent_cost_usd")
+        }
         for row in methods
     ]
 
@@ -115,6 +120,8 @@ def test_killed_evaluation_resumes_to_the_totals_of_an_uninterrupted_run(priced,
     print(f"uninterrupted: {uninterrupted.methods}")
     assert uninterrupted.errors == 0
     assert _totals(summary["methods"]) == _totals(uninterrupted.methods)
-    assert all(row["n"] == EXAMPLES and row["cost_usd"] > 0 for row in uninterrupted.methods)
+    assert all(row["n"] == EXAMPLES and row["failed"] == 0 for row in uninterrupted.methods)
+    # The uninterrupted run's answers came from the cache: the same list cost, nothing spent.
+    assert all(row["spent_cost_usd"] == 0 < row["list_cost_usd"] for row in uninterrupted.methods)
     per_method = "SELECT method, count(*), sum(prompt_tokens), sum(completion_tokens), round(sum(cost_usd), 12) FROM predictions WHERE run_id = ? GROUP BY method ORDER BY method"  # fmt: skip
     assert _query(priced, per_method, [run_id]) == _query(priced, per_method, [uninterrupted.run_id])

@@ -11,14 +11,19 @@ import uuid
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from schemas.evaluation import EvalConfig
-from schemas.settings import Settings
-from tasks.clients.llm import LLM, Completion
+from schemas.prices import cost_usd, load_prices, spent_usd
+from schemas.settings import PROJECT_ROOT, SMOLLM2, Settings
+from tasks.clients.llm import LLM, Billed, Completion
 from tasks.evaluation.benchmark import evaluate_benchmark as evaluate
 from tasks.evaluation.mini import generate
 from tasks.evaluation.summary import EvalSummary
+from tasks.routing import self_route
 from tests.support.fault_llm import FAKE_TOKENS, FAULT_KINDS, FaultLLM
 from tests.support.readers import warehouse_rows
+from tests.support.vllm_protocol import VLLMProtocolServer
 
 SEED = 7  # the fault server's RNG
 PROMPT = "What is the capital of France? Answer in one word."
@@ -63,8 +68,8 @@ def _assert_only_real_answers(bodies: list[dict]) -> None:
 def _predictions(settings: Settings, run_id: str) -> dict[tuple[str, str, int], tuple]:
     rows = warehouse_rows(
         settings,
-        "SELECT example_id, method, k, route, prediction, cost_usd, error, created_at FROM predictions "
-        "WHERE run_id = ?",
+        "SELECT example_id, method, k, route, prediction, cost_usd, error, created_at, spent_cost_usd "
+        "FROM predictions WHERE run_id = ?",
         [run_id],
     )
     by_unit = {(example, method, k): tuple(rest) for example, method, k, *rest in rows}
@@ -73,8 +78,9 @@ def _predictions(settings: Settings, run_id: str) -> dict[tuple[str, str, int], 
 
 
 def _totals(settings: Settings, summary: EvalSummary) -> list[dict]:
-    """Per method: the summary (less the cached count) and the stored cost of its predictions; sums of floats
-    are rounded (their order differs from run to run)."""
+    """Per method: the summary (less the cached count and the spent cost: a faulted run paid for its faults, a
+    run from the cache for nothing) and the stored cost of its predictions; sums of floats are rounded (their
+    order differs from run to run)."""
     costs = dict(
         warehouse_rows(
             settings,
@@ -83,7 +89,11 @@ def _totals(settings: Settings, summary: EvalSummary) -> list[dict]:
         )
     )
     return [
-        {k: round(v, 12) if isinstance(v, float) else v for k, v in row.items() if k != "cached"}
+        {
+            k: round(v, 12) if isinstance(v, float) else v
+            for k, v in row.items()
+            if k not in ("cached", "spent_cost_usd")
+        }
         | {"stored_cost_usd": costs[row["method"]]}
         for row in summary.methods
     ]
@@ -161,13 +171,83 @@ def test_faulted_run_resumes_to_the_totals_of_a_clean_run(priced):
     for unit, kind in zip(scripted, FAULT_KINDS, strict=True):
         assert after_first[unit][3].startswith(RECORDED_ERRORS[kind]), (kind, after_first[unit][3])
     assert in_first.requests == first.llm_calls
+    # Every method is scored on the same examples: a failed unit keeps its error and the empty answer's score.
+    assert all(row["n"] == len(examples) for row in first.methods)
+    assert sum(row["failed"] for row in first.methods) == first.errors
+    scores = warehouse_rows(
+        priced, "SELECT example_id, method, k, score FROM scores WHERE run_id = ?", [config.run_id]
+    )
+    assert {(e, m, k) for e, m, k, _ in scores} == units
+    assert all(score == 0.0 for e, m, k, score in scores if (e, m, k) in failed)
+    # The empty-choices fault was a 200 with usage: billed though unused, it is spent (and never list) cost.
+    billed = scripted[FAULT_KINDS.index("empty_choices")]
+    fake_usd = FAKE_TOKENS * (0.5 + 1.5) / 1e6  # the `priced` fixture's prices
+    assert after_first[billed][2] is None and after_first[billed][6] == pytest.approx(fake_usd)
     # The rerun answers only what failed, retrying every fault it meets, and leaves no error.
     assert second.status == "completed" and second.errors == 0
     assert set(after_second) == units and all(row[3] is None for row in after_second.values())
     assert all(after_second[unit] == after_first[unit] for unit in units - failed)
+    assert after_second[billed][6] >= fake_usd  # what the failed try paid for stays paid
     assert in_second.faults > 0 and in_second.requests == second.llm_calls  # seeded: faults were retried
     # Nothing is counted twice: the totals are those of a clean run on the same examples.
     assert clean.errors == 0
     assert _totals(priced, second) == _totals(priced, clean)
-    assert all(row["cost_usd"] > 0 for row in second.methods)
+    assert all(row["list_cost_usd"] > 0 for row in second.methods)
+    # The clean run paid each answer once; its rerun answers from the cache: the same list cost, nothing spent.
+    assert all(round(row["spent_cost_usd"], 12) == round(row["list_cost_usd"], 12) for row in clean.methods)
+    cached = evaluate(examples, EvalConfig(dataset="mini", methods=METHODS, k=[1]), priced)
+    assert all(row["spent_cost_usd"] == 0 < row["list_cost_usd"] for row in cached.methods)
+    assert [round(r["list_cost_usd"], 12) for r in cached.methods] == [
+        round(r["list_cost_usd"], 12) for r in clean.methods
+    ]
     _assert_only_real_answers(_cached_bodies(priced.data_dir))
+
+
+def test_spent_cost_counts_cached_input_and_a_paid_step_before_a_failure(settings, tmp_path):
+    """Through the vLLM-protocol stand-in (`tests/support/vllm_protocol.py`: vLLM needs a GPU), which reports
+    `usage.prompt_tokens_details.cached_tokens` as vLLM's prefix caching does, behind the fault proxy: a second
+    question over the same report reads its prefix from the provider's cache (billed at gpt-4o's cached-input
+    price), Self-Route's RAG step is paid for though its LC step fails, and an answer from ragroute's own cache
+    costs nothing."""
+    report = "\n".join(f"Line {i}: gate {i % 13} logged {i * 7 % 1000} units." for i in range(300))
+    prices, model = load_prices(PROJECT_ROOT / "schemas" / "prices.yaml"), "gpt-4o"
+    with VLLMProtocolServer(model, 131_072, settings.models_dir / SMOLLM2.file).running() as vllm:
+        fault = FaultLLM(vllm.base_url, rate=0.0, script=[None, None, "server_error"])  # the LC step fails
+        with fault.running():
+            remote = settings.model_copy(
+                update={"openai_base_url": fault.base_url, "llm_model": model, "data_dir": tmp_path}
+            )
+
+            async def run() -> tuple[Completion, self_route.Routed, Completion]:
+                llm = LLM(remote, max_attempts=1)
+                try:
+                    first = await llm.complete(f"{report}\nWhich gate logged 7 units?", 16)
+                    routed = await self_route.answer(
+                        "self_route",
+                        lambda: llm.complete(f"{report}\nWhich gate logged 14 units?", 16),
+                        lambda: llm.complete(f"{report}\n{report}\nWhich gate logged 14 units?", 16),
+                    )
+                    again = await llm.complete(f"{report}\nWhich gate logged 7 units?", 16)
+                    return first, routed, again
+                finally:
+                    await llm.aclose()
+
+            first, routed, again = asyncio.run(run())
+    assert first.cached_prompt_tokens == 0 and first.billed == Billed(
+        first.prompt_tokens, 0, first.completion_tokens
+    )
+    step = routed.first_step
+    assert step is not None and step.text == "unanswerable" and routed.error  # routed to LC, which failed
+    assert 0 < step.cached_prompt_tokens < step.prompt_tokens  # the shared report prefix, in whole blocks
+    assert (
+        routed.billed
+        == step.billed
+        == Billed(step.prompt_tokens, step.cached_prompt_tokens, step.completion_tokens)
+    )
+    billed = routed.billed
+    spent = spent_usd(
+        prices, model, billed.prompt_tokens, billed.cached_prompt_tokens, billed.completion_tokens
+    )
+    listed = cost_usd(prices, model, step.prompt_tokens, step.completion_tokens)
+    assert 0 < spent < listed
+    assert again.cached and again.billed == Billed() and again.text == first.text

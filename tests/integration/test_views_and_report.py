@@ -106,6 +106,35 @@ def test_views_hold_sane_values(filled):
     assert health[0][0] >= 1
 
 
+def test_the_frontier_replays_self_routes_own_first_step(filled):
+    """The routing replay reads Self-Route's own first step (stored on its prediction, not the `rag` method's
+    row), and the frontier's tokens are that step's plus LC's where it routes."""
+    settings, run, _ = filled
+    _, rows = _query(
+        settings,
+        """SELECT s.rag_tokens, sr.step1_prompt_tokens, rag.prompt_tokens, s.rag_score, sr.step1_score
+           FROM self_route_steps s
+           JOIN predictions sr ON sr.run_id = s.run_id AND sr.example_id = s.example_id
+                AND sr.method = 'self_route' AND sr.k = s.k
+           JOIN predictions rag ON rag.run_id = s.run_id AND rag.example_id = s.example_id
+                AND rag.method = 'rag' AND rag.k = s.k
+           WHERE s.run_id = ?""",
+        [run],
+    )
+    assert len(rows) == 4  # 2 examples at k = 1 and 3
+    assert all(own == step1 and score == step1_score for own, step1, _, score, step1_score in rows)
+    _, frontier = _query(
+        settings,
+        """SELECT f.threshold, f.token_pct_of_lc,
+                  round(100.0 * sum(s.rag_tokens + CASE WHEN s.text_declined OR s.decline_prob >= f.threshold
+                                                        THEN s.lc_tokens ELSE 0 END) / sum(s.lc_tokens), 2)
+           FROM routing_frontier f JOIN self_route_steps s USING (run_id, k)
+           WHERE f.run_id = ? AND f.k = 3 GROUP BY ALL""",
+        [run],
+    )
+    assert frontier and all(pct == replayed for _, pct, replayed in frontier)
+
+
 def test_sql_cli_reads_and_refuses_writes(filled, tmp_path):
     settings, run, _ = filled
     result = _cli(
