@@ -161,6 +161,8 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
         "-",
     )
     Console().print(table)
+    if llm["profile"]:
+        console.print("endpoint profile: " + "; ".join(llm["profile"]["lines"]))
     if len(weaviate["nodes"]) > 1:
         nodes = Table("weaviate node", "status", "pid")
         for node in weaviate["nodes"]:
@@ -295,6 +297,9 @@ def eval_command(
     )
     _start_flows()
     from flows.evaluate import evaluate_flow
+    from tasks.clients.profile import endpoint_profile
+
+    console.print("endpoint profile: " + "; ".join(endpoint_profile(get_settings(), model).lines()))
     from tasks.evaluation.summary import notes
 
     with _progress("eval") as show:

@@ -8,8 +8,9 @@ Each part is looked up in this order, the first answer wins:
 - tokenizer: `RAGROUTE_LLM_TOKENIZER`; the local model's GGUF for ragroute's own server; the endpoint's
   tokenizer (vLLM, llama.cpp, llama-cpp-python); the model table; else the local model's tokenizer as an
   estimate (`exact` False), with a warning.
-- template overhead: a one-token chat completion's `usage.prompt_tokens` minus the tokenizer's count of the
-  same text (else 64 tokens, unmeasured).
+- template overhead: the chat template's tokens around one message, counted where the tokenizer knows the
+  template (a GGUF's own, vLLM's `/tokenize` of messages), else a 1-token chat completion's `usage.prompt_tokens`
+  less the tokenizer's count of the text (unmeasurable: a margin of 64 tokens).
 """
 
 from __future__ import annotations
@@ -188,7 +189,10 @@ def _tokenizer(
         ), "the local model file"
     codec = EndpointCodec.probe(root_url(settings), model, headers, min(settings.llm_timeout_s, 30.0))
     if codec is not None:
-        return Tokenizer(f"endpoint:{codec.dialect}", codec.encode, codec.decode, True), "the endpoint"
+        count_chat = codec.count_chat if codec.dialect == "vllm" else None
+        return Tokenizer(
+            f"endpoint:{codec.dialect}", codec.encode, codec.decode, True, count_chat
+        ), "the endpoint"
     known = known_model(load_model_table(settings.model_table), model)
     if known and known.tokenizer:
         try:
@@ -208,8 +212,15 @@ def _tokenizer(
 
 
 def _template_tokens(settings: Settings, model: str, tokenizer: Tokenizer) -> tuple[int, str]:
-    """What the chat template adds around one user message: one short completion's prompt tokens less the
-    tokenizer's count of the text. Unmeasurable (endpoint down, no usage): a margin of 64 tokens."""
+    """What the chat template adds around one user message, counted without generating where the tokenizer knows
+    the template (a GGUF's own, vLLM's /tokenize of messages), else one 1-token completion's prompt tokens less
+    the tokenizer's count of the text. Unmeasurable (endpoint down, no usage): a margin of 64 tokens."""
+    text_tokens = tokenizer.count(PROBE_TEXT)
+    if tokenizer.exact and tokenizer.count_chat is not None:
+        try:
+            return tokenizer.count_chat(PROBE_TEXT) - text_tokens, "measured (the chat template, counted)"
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass  # ask the endpoint instead
     client = openai.OpenAI(
         base_url=settings.llm_base_url, api_key=settings.llm_api_key, max_retries=1, timeout=60.0
     )
@@ -217,11 +228,11 @@ def _template_tokens(settings: Settings, model: str, tokenizer: Tokenizer) -> tu
         response = client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": PROBE_TEXT}], max_tokens=1, temperature=0
         )
-        measured = response.usage.prompt_tokens - tokenizer.count(PROBE_TEXT)
+        measured = response.usage.prompt_tokens - text_tokens
     except Exception:  # noqa: BLE001 - any failure leaves the margin in place
         return UNMEASURED_TEMPLATE_TOKENS, "not measured (a margin)"
     finally:
         client.close()
     if measured < 0:
         return UNMEASURED_TEMPLATE_TOKENS, "not measured (a margin)"
-    return measured, "measured"
+    return measured, "measured (a 1-token completion)"

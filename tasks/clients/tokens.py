@@ -44,6 +44,27 @@ def gguf_codec(path: Path) -> tuple[Callable[[str], list[int]], Callable[[list[i
     )
 
 
+def gguf_chat_counter(path: Path) -> Callable[[str], int] | None:
+    """Counts a one-message chat prompt as llama-cpp-python's server does: the GGUF's own chat template rendered
+    with the generation prompt, tokenized with special tokens (None: the file has no template)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    vocab = _gguf_vocab(path)
+    template = vocab.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    special = {name: vocab.detokenize([token], special=True).decode("utf-8") for name, token in
+               (("eos_token", vocab.token_eos()), ("bos_token", vocab.token_bos()))}  # fmt: skip
+    formatter = Jinja2ChatFormatter(template=template, **special)
+
+    def count(text: str) -> int:
+        rendered = formatter(messages=[{"role": "user", "content": text}])
+        add_bos = not rendered.added_special
+        return len(vocab.tokenize(rendered.prompt.encode("utf-8"), add_bos=add_bos, special=True))
+
+    return count
+
+
 def tiktoken_codec(encoding: str) -> tuple[Callable[[str], list[int]], Callable[[list[int]], str]]:
     import tiktoken
 
@@ -112,6 +133,11 @@ class EndpointCodec:
         _, path, _, field = self.DIALECTS[self.dialect]
         return self._post(path, {"tokens": tokens})[field]
 
+    def count_chat(self, text: str) -> int:
+        """vLLM renders messages with the model's chat template: the count a chat request's usage reports."""
+        body = {"messages": [{"role": "user", "content": text}], "add_generation_prompt": True}
+        return int(self._post("/tokenize", body)["count"])
+
     @classmethod
     def probe(
         cls, root_url: str, model: str, headers: dict[str, str], timeout_s: float
@@ -133,6 +159,8 @@ class Tokenizer:
     encode: Callable[[str], list[int]]
     decode: Callable[[list[int]], str]
     exact: bool  # the model's own tokenizer (False: an estimate standing in for it)
+    # A one-user-message chat prompt's tokens as the server counts them (its chat template), where known here.
+    count_chat: Callable[[str], int] | None = None
 
     def count(self, text: str) -> int:
         return len(self.encode(text))
@@ -159,9 +187,11 @@ class Tokenizer:
 def tokenizer_from_spec(spec: str, models_dir: Path, exact: bool = True) -> Tokenizer:
     """A tokenizer from a `kind:name` spec of the settings or the model table."""
     kind, _, name = spec.partition(":")
+    count_chat = None
     if kind == "gguf":
         path = Path(name) if Path(name).is_absolute() else models_dir / name
         encode, decode = gguf_codec(path)
+        count_chat = gguf_chat_counter(path)
     elif kind == "tiktoken":
         encode, decode = tiktoken_codec(name)
     elif kind == "hf":
@@ -170,4 +200,4 @@ def tokenizer_from_spec(spec: str, models_dir: Path, exact: bool = True) -> Toke
         raise TokenizerUnavailable(
             f"unknown tokenizer {spec!r}: use gguf:<file>, tiktoken:<encoding> or hf:<name>"
         )
-    return Tokenizer(spec, encode, decode, exact)
+    return Tokenizer(spec, encode, decode, exact, count_chat)

@@ -33,7 +33,7 @@ from schemas.evaluation import RETRIEVAL_METHODS, EvalConfig
 from schemas.prices import cost_usd, load_prices, spent_usd
 from schemas.settings import Settings
 from tasks.clients.llm import LLM, Completion
-from tasks.clients.tokens import Tokenizer, tokenizer_for
+from tasks.clients.profile import EndpointProfile, endpoint_profile
 from tasks.clients.vectorstore import connect, replication_factor, use_collection
 from tasks.evaluation import longbench_v2, scoring
 from tasks.evaluation.retrieval import (
@@ -49,8 +49,6 @@ from tasks.ingestion.embed import embed_texts
 from tasks.routing import self_route
 from warehouse import results
 from warehouse.db import session
-
-PROMPT_MARGIN_TOKENS = 64  # room for the chat template around the prompt
 
 Progress = Callable[[str, int, int], None]
 
@@ -86,7 +84,8 @@ class BenchmarkRun:
         self.model = config.model
         self.run_id = config.run_id or str(uuid.uuid4())
         self.progress = progress or (lambda message, done, total: None)
-        self.tokenizer: Tokenizer = tokenizer_for(settings, self.model)
+        self.profile: EndpointProfile = endpoint_profile(settings, self.model)
+        self.tokenizer = self.profile.tokenizer
         self.prices = load_prices(settings.price_table)
         self.retrieved: dict[tuple[str, int], list[RetrievedChunk]] = {}
 
@@ -98,12 +97,9 @@ class BenchmarkRun:
         return MAX_NEW_TOKENS.get(example.dataset, 64)
 
     def _fit(self, prompt: str, example: Example, max_new: int | None = None) -> str:
-        """The prompt cut in the middle to leave room for the answer, by the benchmark's own rule."""
-        budget = (
-            self.settings.llm_context_tokens
-            - (max_new or self._max_new_tokens(example))
-            - PROMPT_MARGIN_TOKENS
-        )
+        """The prompt cut in the middle, by the benchmark's own rule, to fill the endpoint's window less the
+        answer's room and the chat template's overhead (`EndpointProfile.prompt_budget`)."""
+        budget = self.profile.prompt_budget(max_new or self._max_new_tokens(example))
         if example.dataset == longbench_v2.DATASET:
             return longbench_v2.truncate_middle(prompt, budget, self.tokenizer)
         return self.tokenizer.truncate_middle(prompt, budget)
@@ -185,9 +181,10 @@ class BenchmarkRun:
         return {"methods": self.config.methods, "ks": self.config.k, "retriever": self.config.retriever,
                 "limit": self.config.limit, "decline_threshold": self.config.decline_threshold,
                 "chunk_words": self.settings.eval_chunk_words,
-                "hybrid_alpha": self.settings.eval_hybrid_alpha, "context_tokens": self.settings.llm_context_tokens,
+                "hybrid_alpha": self.settings.eval_hybrid_alpha, "context_tokens": self.profile.window,
                 "embedding_model": self.settings.embedding_model,
-                "longbench_v2_prompt": self.config.longbench_v2_prompt}  # fmt: skip
+                "longbench_v2_prompt": self.config.longbench_v2_prompt,
+                "endpoint_profile": self.profile.record()}  # fmt: skip
 
     def _retrieve_all(self, units: list[tuple[Example, str, int]]) -> None:
         """Index each needed context once and retrieve top-k for every (example, k) still to answer."""

@@ -60,7 +60,7 @@ def test_the_profile_of_a_remote_llama_cpp_server(remote: Settings) -> None:
     profile = endpoint_profile(remote)
     assert profile.window == REMOTE_WINDOW and "RAGROUTE_LLM_CONTEXT_TOKENS" in profile.window_source
     assert profile.tokenizer.name == "endpoint:llama-cpp-python" and profile.tokenizer.exact
-    assert profile.template_source == "measured" and 0 < profile.template_tokens < 64
+    assert profile.template_source.startswith("measured") and 0 < profile.template_tokens < 64
     assert not profile.warnings
     # The server's tokenizer is SmolLM2's (its GGUF's vocabulary), not the default model's (Qwen).
     text = " ".join(SENTENCE.format(n=i, m=i) for i in range(50))
@@ -136,7 +136,7 @@ def test_a_128k_vllm_endpoint_gets_a_100k_context_whole(settings: Settings, tmp_
         )
         profile = endpoint_profile(vllm)
         assert (profile.window, profile.tokenizer.name) == (131072, "endpoint:vllm")
-        assert "max_model_len" in profile.window_source and profile.template_source == "measured"
+        assert "max_model_len" in profile.window_source and profile.template_source.startswith("measured")
         config = EvalConfig(dataset=str(data), methods=["lc"])
         context_tokens = profile.tokenizer.count(examples[0].context)
         assert context_tokens > 100_000
@@ -149,3 +149,23 @@ def test_a_128k_vllm_endpoint_gets_a_100k_context_whole(settings: Settings, tmp_
             "SELECT prompt_tokens FROM predictions WHERE run_id = ?", [summary.run_id]
         ).fetchone()
     assert prompt_tokens == served.prompt_tokens
+
+
+def test_the_local_template_is_counted_as_the_server_counts_it(
+    running_services: Settings, tmp_path: Path
+) -> None:
+    """ragroute's own server: the overhead is counted from the GGUF's chat template, without a request, and
+    equals what the server reports."""
+    profile = endpoint_profile(running_services)
+    assert profile.tokenizer.name.startswith("gguf:") and "counted" in profile.template_source
+    prompt = "Name two colours of the rainbow, then stop."
+    llm = LLM(running_services.model_copy(update={"data_dir": tmp_path}))
+
+    async def ask():
+        try:
+            return await llm.complete(prompt, 4)
+        finally:
+            await llm.aclose()
+
+    completion = asyncio.run(ask())
+    assert completion.prompt_tokens == profile.tokenizer.count(prompt) + profile.template_tokens
