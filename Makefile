@@ -17,7 +17,8 @@ demo: setup
 	.venv/bin/ragroute ingest $(DATA_DIR)/samples --collection Samples
 	.venv/bin/ragroute eval --dataset mini --methods lc,rag,rag_reorder,rag_docorder,self_route --limit 3
 	.venv/bin/ragroute report --out $(DATA_DIR)/report.html
-	@.venv/bin/ragroute sql "SELECT method, k, score, token_pct_of_lc, answerable_pct, round(cost_usd, 6) AS cost_usd \
+	@.venv/bin/ragroute sql "SELECT method, k, failed, score, token_pct_of_lc, answerable_pct, \
+	    round(list_cost_usd, 6) AS list_usd, round(spent_cost_usd, 6) AS spent_usd \
 	    FROM method_summary WHERE run_id = (SELECT run_id FROM eval_runs ORDER BY started_at DESC LIMIT 1) ORDER BY method"
 	@echo "dashboard: file://$(abspath $(DATA_DIR))/report.html"
 	@echo "warehouse: $(DATA_DIR)/ragroute.duckdb — try: .venv/bin/ragroute sql 'SELECT * FROM method_summary'"
