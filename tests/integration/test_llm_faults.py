@@ -154,6 +154,9 @@ def test_faulted_run_resumes_to_the_totals_of_a_clean_run(priced):
         first = evaluate(examples, config, faulty.model_copy(update={"llm_max_attempts": 1}))
         in_first = fault.counts()
         after_first = _predictions(priced, config.run_id)
+        first_scores = warehouse_rows(
+            priced, "SELECT example_id, method, k, score FROM scores WHERE run_id = ?", [config.run_id]
+        )
         second = evaluate(examples, config, faulty)  # same run id, retries on: fills the gaps
         in_second = fault.counts() - in_first
     after_second = _predictions(priced, config.run_id)
@@ -174,20 +177,17 @@ def test_faulted_run_resumes_to_the_totals_of_a_clean_run(priced):
     # Every method is scored on the same examples: a failed unit keeps its error and the empty answer's score.
     assert all(row["n"] == len(examples) for row in first.methods)
     assert sum(row["failed"] for row in first.methods) == first.errors
-    scores = warehouse_rows(
-        priced, "SELECT example_id, method, k, score FROM scores WHERE run_id = ?", [config.run_id]
-    )
-    assert {(e, m, k) for e, m, k, _ in scores} == units
-    assert all(score == 0.0 for e, m, k, score in scores if (e, m, k) in failed)
+    assert {(e, m, k) for e, m, k, _ in first_scores} == units
+    assert all(score == 0.0 for e, m, k, score in first_scores if (e, m, k) in failed)
     # The empty-choices fault was a 200 with usage: billed though unused, it is spent (and never list) cost.
     billed = scripted[FAULT_KINDS.index("empty_choices")]
     fake_usd = FAKE_TOKENS * (0.5 + 1.5) / 1e6  # the `priced` fixture's prices
-    assert after_first[billed][2] is None and after_first[billed][6] == pytest.approx(fake_usd)
+    assert after_first[billed][2] is None and after_first[billed][5] == pytest.approx(fake_usd)
     # The rerun answers only what failed, retrying every fault it meets, and leaves no error.
     assert second.status == "completed" and second.errors == 0
     assert set(after_second) == units and all(row[3] is None for row in after_second.values())
     assert all(after_second[unit] == after_first[unit] for unit in units - failed)
-    assert after_second[billed][6] >= fake_usd  # what the failed try paid for stays paid
+    assert after_second[billed][5] >= fake_usd  # what the failed try paid for stays paid
     assert in_second.faults > 0 and in_second.requests == second.llm_calls  # seeded: faults were retried
     # Nothing is counted twice: the totals are those of a clean run on the same examples.
     assert clean.errors == 0
