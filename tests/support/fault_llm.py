@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -20,11 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.asgi_thread import serving
 
 FAULT_KINDS = ("rate_limit", "server_error", "unavailable", "timeout", "malformed_json", "empty_choices")
 PORTS = range(19200, 19300)
@@ -148,26 +148,12 @@ class FaultLLM:
     @contextmanager
     def running(self) -> Iterator[FaultLLM]:
         """Serve in a background thread; `base_url` is set while the block runs."""
-        sock = _bind_free_port()
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(self.app(), log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the fault server did not start on port {port}")
-            time.sleep(0.05)
-        self.base_url = f"http://127.0.0.1:{port}/v1"
-        try:
-            yield self
-        finally:
-            self._stopping = True
-            server.should_exit = True
-            thread.join(timeout=30)
-            sock.close()
+        with serving(self.app(), _bind_free_port(), "fault server") as port:
+            self.base_url = f"http://127.0.0.1:{port}/v1"
+            try:
+                yield self
+            finally:
+                self._stopping = True  # a hanging request gives up before the server waits for it
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -21,7 +21,6 @@ is recorded in `requests`.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.support.asgi_thread import serving
 
 BLOCK_SIZE = 16  # vLLM's default KV-cache block size; prefix caching reuses whole blocks
 ANSWER_PREFIX = "ANSWER:"
@@ -202,25 +202,12 @@ class VLLMProtocolServer:
         self._load()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(self.app(), log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the vLLM-protocol server did not start on port {port}")
-            time.sleep(0.05)
-        self.root_url = f"http://127.0.0.1:{port}"
-        self.base_url = f"{self.root_url}/v1"
         try:
-            yield self
+            with serving(self.app(), sock, "vLLM-protocol server") as port:
+                self.root_url = f"http://127.0.0.1:{port}"
+                self.base_url = f"{self.root_url}/v1"
+                yield self
         finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-            sock.close()
             self._vocab.close()
 
 
