@@ -201,7 +201,10 @@ def test_losing_the_shared_data_folder_mid_run(new_lake):
         rows whose Parquet file exists on this host only; once the mount is back they cannot be read."""
     target = new_lake()
     with session(target) as con:  # one 50-row statement: a Parquet file in the data folder
-        con.execute("INSERT INTO prices SELECT 'bulk' || i, 1.0, 2.0 FROM range(50) t(i)")
+        con.execute(
+            "INSERT INTO prices (model, input_usd_per_m, output_usd_per_m) "
+            "SELECT 'bulk' || i, 1.0, 2.0 FROM range(50) t(i)"
+        )
     folder = Path(target.data_path.rstrip("/"))
     assert list(folder.rglob("*.parquet"))
     mounted = folder.with_name(folder.name + "-mounted")
