@@ -184,9 +184,7 @@ def _tokenizer(
             settings.llm_tokenizer, settings.models_dir
         ), "the settings (RAGROUTE_LLM_TOKENIZER)"
     if own_model:
-        return tokenizer_from_spec(
-            f"gguf:{settings.llm_model_path}", settings.models_dir
-        ), "the local model file"
+        return _local_tokenizer(settings, exact=True), "the local model file"
     codec = EndpointCodec.probe(root_url(settings), model, headers, min(settings.llm_timeout_s, 30.0))
     if codec is not None:
         count_chat = codec.count_chat if codec.dialect == "vllm" else None
@@ -207,8 +205,12 @@ def _tokenizer(
             "list it): prompts are sized with the local model's tokenizer as an estimate; set "
             "RAGROUTE_LLM_TOKENIZER (tiktoken:<encoding>, hf:<tokenizer.json>, gguf:<file>)"
         )
-    estimate = tokenizer_from_spec(f"gguf:{settings.llm_model_path}", settings.models_dir, exact=False)
-    return estimate, "an estimate (the local model's tokenizer)"
+    return _local_tokenizer(settings, exact=False), "an estimate (the local model's tokenizer)"
+
+
+def _local_tokenizer(settings: Settings, exact: bool) -> Tokenizer:
+    """The local model file's tokenizer: the model's own, or an estimate standing in for another model's."""
+    return tokenizer_from_spec(f"gguf:{settings.llm_model_path}", settings.models_dir, exact=exact)
 
 
 def _template_tokens(settings: Settings, model: str, tokenizer: Tokenizer) -> tuple[int, str]:

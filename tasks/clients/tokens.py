@@ -113,7 +113,11 @@ class EndpointCodec:
         self.root_url, self.model, self.dialect = root_url.rstrip("/"), model, dialect
         self.http = httpx.Client(headers=headers, timeout=timeout_s)
         self.prefix: list[int] = []
-        self.prefix = self._tokenize("")  # a BOS token some servers always add
+        try:
+            self.prefix = self._tokenize("")  # a BOS token some servers always add
+        except Exception:
+            self.http.close()
+            raise
 
     def _post(self, path: str, body: dict) -> dict:
         response = self.http.post(self.root_url + path, json=body | {"model": self.model})
@@ -146,10 +150,15 @@ class EndpointCodec:
         for dialect in cls.DIALECTS:
             try:
                 codec = cls(root_url, model, dialect, headers, timeout_s)
-                if codec.encode("ragroute") and codec.decode(codec.encode("ragroute")).strip() == "ragroute":
-                    return codec
             except (httpx.HTTPError, KeyError, TypeError, ValueError):
                 continue
+            try:
+                tokens = codec.encode("ragroute")
+                if tokens and codec.decode(tokens).strip() == "ragroute":
+                    return codec
+            except (httpx.HTTPError, KeyError, TypeError, ValueError):
+                pass
+            codec.http.close()  # not this dialect
         return None
 
 
