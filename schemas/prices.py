@@ -18,7 +18,8 @@ class Price(NamedTuple):
     cached_input_usd_per_m: float | None = None  # None: cached input tokens are billed as input
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_usd_per_m + completion_tokens * self.output_usd_per_m) / 1e6
+        """The list cost: every prompt token at the input price."""
+        return self.spent_usd(prompt_tokens, 0, completion_tokens)
 
     def spent_usd(self, prompt_tokens: int, cached_prompt_tokens: int, completion_tokens: int) -> float:
         """The bill of calls that read `cached_prompt_tokens` of their `prompt_tokens` from the prompt cache."""
