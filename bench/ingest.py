@@ -32,8 +32,8 @@ from schemas.settings import apply_library_environment, get_settings
 from tasks.evaluation.mini import page_image
 from tasks.ingestion.extract import cpu_seconds
 from tasks.ingestion.run import Ingestion
-from tests.support.corpus import body
-from tests.support.dask_cluster import DaskCluster
+from tasks.testbed.corpus import body
+from tasks.testbed.dask_cluster import DaskCluster
 
 
 def raw_tesseract(pages: list[Path], workers: int, languages: str) -> float:

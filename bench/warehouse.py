@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from schemas.settings import DuckLakeTarget
-from tests.support.postgres import lake_target, postgres_server
+from tasks.testbed.postgres import lake_target, postgres_server
 from warehouse import results
 from warehouse.db import Target, connect, session, transaction
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schemas.settings import SMOLLM2, DuckLakeTarget, Settings, apply_library_environment, get_settings
-from tests.support.postgres import POSTGRES_PORT_BASE, lake_target, postgres_server
+from tasks.testbed.postgres import POSTGRES_PORT_BASE, lake_target, postgres_server
 
 # Tests keep their state apart from a user's `.ragroute` and use ports of their own, so they can run while
 # `ragroute services up` serves the user. External endpoints (WEAVIATE_URL, OPENAI_BASE_URL) are honoured.

@@ -12,8 +12,8 @@ import yaml
 from schemas.prices import load_prices
 from schemas.settings import Settings
 from tasks.clients import services
+from tasks.testbed.dask_cluster import DaskCluster
 from tests.conftest import PORT_OFFSET, TEST_DATA_DIR
-from tests.support.dask_cluster import DaskCluster
 from warehouse import results
 from warehouse.db import session
 

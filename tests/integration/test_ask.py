@@ -17,7 +17,7 @@ from ragroute.api import create_app
 from schemas.settings import get_settings
 from tasks.ingestion.run import ingest
 from tasks.routing.ask import Asker
-from tests.support.corpus import body, text_pdf
+from tasks.testbed.corpus import body, text_pdf
 
 FACT = "The archive of Velmora keeps the copper lantern in room 47."
 QUESTION = "In which room does the archive of Velmora keep the copper lantern?"

@@ -17,7 +17,7 @@ from schemas.settings import QWEN, Settings
 from tasks.clients import services
 from tasks.ingestion.run import ingest
 from tasks.routing.ask import Asker
-from tests.support.corpus import text_pdf
+from tasks.testbed.corpus import text_pdf
 
 QUESTION = "Which years did Edith Marlowe serve as keeper?"
 HARBOUR = (

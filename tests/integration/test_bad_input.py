@@ -16,7 +16,7 @@ import pytest
 
 from schemas.collection import collection_name
 from tasks.ingestion.run import ingest
-from tests.support.corpus import bad_corpus, body, good_corpus, outside_target
+from tasks.testbed.corpus import bad_corpus, body, good_corpus, outside_target
 from tests.support.readers import collection_objects, warehouse_rows
 
 MAX_FILE_BYTES = 1_000_000

@@ -14,7 +14,7 @@ from tasks.clients.vectorstore import connect
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import OutsideSourceRoots
 from tests.support.cli import run_cli
-from tests.support.corpus import body
+from tasks.testbed.corpus import body
 
 
 def _sources(tmp_path: Path) -> tuple[Path, Path]:

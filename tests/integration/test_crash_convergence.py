@@ -28,7 +28,7 @@ from tests.support.convergence import (
     warm_up,
     write_folder,
 )
-from tests.support.corpus import body
+from tasks.testbed.corpus import body
 from tests.support.readers import warehouse_rows
 
 SEED = 20240917

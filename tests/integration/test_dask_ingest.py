@@ -11,9 +11,9 @@ from pathlib import Path
 from schemas.settings import Settings
 from tasks.evaluation.mini import page_image
 from tasks.ingestion.run import ingest
+from tasks.testbed.corpus import body
+from tasks.testbed.dask_cluster import DaskCluster
 from tests.support.convergence import differences, forget_manifest, snapshot, write_folder
-from tests.support.corpus import body
-from tests.support.dask_cluster import DaskCluster
 from tests.support.readers import warehouse_rows
 
 MIXED = {

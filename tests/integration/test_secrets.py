@@ -23,7 +23,7 @@ from schemas.settings import Settings, get_settings
 from tasks.clients import services
 from tasks.clients.vectorstore import connect
 from tasks.ingestion.run import ingest
-from tests.support.corpus import body
+from tasks.testbed.corpus import body
 from tests.support.readers import files_containing
 
 # The second Weaviate: HTTP 19110 (cluster ports 19111-19115), gRPC 19120.

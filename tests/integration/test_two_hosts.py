@@ -20,8 +20,8 @@ import pytest
 
 from schemas.collection import collection_name
 from schemas.settings import PROJECT_ROOT, Settings
+from tasks.testbed.postgres import create_database, lake_target
 from tests.integration.test_deployments import _healthy, _start, _stop, _wait_for
-from tests.support.postgres import create_database, lake_target
 
 BIN = Path(sys.executable).parent
 PORT = 18520 + int(os.environ.get("RAGROUTE_TEST_PORT_OFFSET", "0"))

@@ -20,8 +20,8 @@ from tasks.clients.vectorstore import connect, live_collection, use_collection
 from tasks.ingestion.embed import embed_texts
 from tasks.ingestion.run import ingest
 from tasks.routing.ask import Asker
+from tasks.testbed.corpus import body
 from tests.support.convergence import differences, forget_manifest, snapshot, write_folder
-from tests.support.corpus import body
 from tests.support.readers import warehouse_rows
 
 FILES = {f"doc{i:02d}.txt": body(f"harbour{i}", 10 + i % 5) for i in range(12)}

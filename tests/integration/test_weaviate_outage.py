@@ -24,7 +24,7 @@ from tests.support.convergence import (
     snapshot,
     write_folder,
 )
-from tests.support.corpus import body
+from tasks.testbed.corpus import body
 
 FILES = {f"doc{i}.txt": body(f"topic{i}", 8 + i) for i in range(6)}  # three batches of two documents
 STOP_AFTER_EXTRACTING = 3  # the first batch is recorded, the second is about to be written

@@ -1,4 +1,4 @@
-"""Generate real documents of every supported kind, plus bad ones, for the ingestion tests."""
+"""Generate real documents of every supported kind, plus bad ones (for the ingestion tests and benchmarks)."""
 
 from __future__ import annotations
 

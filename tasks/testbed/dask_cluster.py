@@ -1,5 +1,6 @@
-"""A real Dask cluster on loopback for the tests: `dask scheduler` and `dask worker` processes (one thread
-each, no nanny, so the process a test kills is the worker itself), started from the project root."""
+"""A real Dask cluster on loopback for the tests and benchmarks: `dask scheduler` and `dask worker` processes
+(one thread each, no nanny, so the process a test kills is the worker itself), started from the project
+root."""
 
 from __future__ import annotations
 

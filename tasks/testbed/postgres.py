@@ -1,5 +1,6 @@
-"""A real PostgreSQL server for tests: `initdb` into a temporary folder, `pg_ctl` on a loopback port, stopped
-at the end. PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user."""
+"""A real PostgreSQL server for the tests and benchmarks: `initdb` into a temporary folder, `pg_ctl` on a
+loopback port, stopped at the end. PostgreSQL refuses to run as root: as root, its commands run as the
+`postgres` user."""
 
 from __future__ import annotations
 
