@@ -8,10 +8,13 @@ Everything runs in one process on 127.0.0.1, nothing else is needed. A tiny Open
 Measured in one run:
   1. concurrent: N distinct prompts through one `LLM(concurrency=C)` with `asyncio.gather` -> wall time W;
      ideal = N * L / C; target: W <= 1.25x ideal;
-  2. sequential: 50 of the prompts through `LLM(concurrency=1)` on an empty cache, extrapolated to N;
+  2. sequential: 50 other prompts through `LLM(concurrency=1)` on a cache of its own, extrapolated to N;
      printed with the speed-up of the concurrent run over it (ideal: C);
-  3. unchanged rerun: the same N prompts through a new `LLM` on the data dir of run 1 -> must send no
+  3. unchanged rerun: the same N prompts through a new `LLM` on the cache of run 1 -> must send no
      request and answer all N from the response cache (asserted; wall-clock times never are).
+Each phase has its own response cache (a SQLite file in a data dir of its own; a configured shared DuckLake
+warehouse is never used), so no phase reads answers that another one cached, except the rerun, which is
+meant to; runs 1 and 2 assert that every prompt was sent.
 The last line printed is the results as JSON (also written to --out).
 """
 
@@ -91,8 +94,11 @@ class BackgroundServer:
 
 
 def bench_settings(port: int, data_dir: Path) -> Settings:
+    """Settings of one phase: its cache is the SQLite file in `data_dir` (never a configured DuckLake's)."""
     return Settings(
         data_dir=data_dir,
+        duckdb_path=None,
+        warehouse=None,
         openai_base_url=f"http://127.0.0.1:{port}/v1",
         openai_api_key="bench",
         llm_logprobs=False,
@@ -115,13 +121,21 @@ async def run_prompts(settings: Settings, prompts: list[str], concurrency: int) 
     return wall_s, llm
 
 
+def assert_all_sent(llm: LLM, n: int, phase: str) -> None:
+    assert llm.counter.cached == 0 and llm.counter.requests == n, (
+        f"the {phase} run sent {llm.counter.requests} of {n} requests ({llm.counter.cached} cache hits)"
+    )
+
+
 async def measure(port: int, work: Path, n: int, concurrency: int, latency_s: float) -> dict:
     prompts = [f"question {i}" for i in range(n)]
-    cached_dir, sequential_dir = work / "concurrent", work / "sequential"
-    wall_s, _ = await run_prompts(bench_settings(port, cached_dir), prompts, concurrency)
-    subset = prompts[: min(SEQUENTIAL_SUBSET, n)]
-    sequential_s, _ = await run_prompts(bench_settings(port, sequential_dir), subset, 1)
-    _, rerun = await run_prompts(bench_settings(port, cached_dir), prompts, concurrency)
+    concurrent_dir, sequential_dir = work / "concurrent", work / "sequential"
+    wall_s, concurrent = await run_prompts(bench_settings(port, concurrent_dir), prompts, concurrency)
+    assert_all_sent(concurrent, n, "concurrent")
+    subset = [f"sequential question {i}" for i in range(min(SEQUENTIAL_SUBSET, n))]
+    sequential_s, sequential = await run_prompts(bench_settings(port, sequential_dir), subset, 1)
+    assert_all_sent(sequential, len(subset), "sequential")
+    _, rerun = await run_prompts(bench_settings(port, concurrent_dir), prompts, concurrency)
     assert rerun.counter.requests == 0, f"the unchanged rerun sent {rerun.counter.requests} requests"
     assert rerun.counter.cached == n, f"the unchanged rerun had {rerun.counter.cached} of {n} cache hits"
 
