@@ -9,7 +9,9 @@ data set fetched from the Hugging Face hub (`hub_fetch`: the one part of ragrout
 points it at a mirror). The file is written to a temporary name in the same folder and renamed into place only
 once complete and parsed, so an interrupted download never leaves a file that a later run would use. Offline
 (no network, or `HF_HUB_OFFLINE=1` / `RAGROUTE_HUB_OFFLINE=1`), the error says what to download and where to put
-it. Malformed lines are reported (file, line, reason) and skipped, never fatal.
+it. Malformed lines, and records that their metric cannot score (`scoring.unscorable`, e.g. a
+passage_retrieval_en gold answer naming no "Paragraph N"), are reported (file, line, record, reason) and skipped
+before any LLM call, never fatal.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from schemas.benchmarks import CorpusQuestion, Example
 from schemas.documents import QuarantineRecord
 from schemas.errors import RagrouteError
 from schemas.settings import Settings
-from tasks.evaluation import hub_fetch, longbench_v2, mini
+from tasks.evaluation import hub_fetch, longbench_v2, mini, scoring
 from warehouse import manifest
 from warehouse.db import session
 
@@ -119,6 +121,22 @@ def _entries(path: Path) -> Iterator[tuple[str, int, Callable[[], object]]]:
                 yield f"{path}:{number}", number, lambda line=line: json.loads(line.decode("utf-8"))
 
 
+def _unscorable(item: Example | CorpusQuestion, dataset: str, where: str) -> QuarantineRecord | None:
+    """A record its metric cannot score (a corpus question is scored with token F1), as a problem naming the
+    data set, the record and the reason; None when it can be scored."""
+    if isinstance(item, CorpusQuestion):
+        metric, why = "qa_f1_score", scoring.unscorable_by(scoring.qa_f1_score, item.answers)
+    else:
+        metric = item.dataset
+        why = scoring.unscorable(item.dataset, item.answers, item.all_classes, item.options)
+    if why is None:
+        return None
+    return QuarantineRecord(
+        path=where, stage="dataset", reason=f"unscorable record: {why}"[:300],
+        detail=f"data set {dataset}, record {item.id}: {metric} cannot score it: {why}"[:500],
+    )  # fmt: skip
+
+
 def load_jsonl(path: Path, name: str | None = None) -> LoadedDataset:
     """Read a LongBench, ∞Bench or corpus-QA JSONL file; bad lines become problems, not errors."""
     loaded = LoadedDataset(name=name or path.stem, source=str(path))
@@ -130,6 +148,9 @@ def load_jsonl(path: Path, name: str | None = None) -> LoadedDataset:
                 path=where, stage="dataset", reason=f"malformed record: {type(error).__name__}",
                 detail=str(error)[:300],
             ))  # fmt: skip
+            continue
+        if problem := _unscorable(item, loaded.name, where):
+            loaded.problems.append(problem)
             continue
         (loaded.questions if isinstance(item, CorpusQuestion) else loaded.examples).append(item)
     if not loaded.examples and not loaded.questions:

@@ -182,6 +182,7 @@ TASK_METRICS: dict[str, Metric] = {
     "longbench_v2": longbench_v2_score,
 }
 SUPPORTED_TASKS: tuple[str, ...] = tuple(sorted(TASK_METRICS))
+
 FIRST_LINE_TASKS = frozenset({"trec", "triviaqa", "samsum", "lsht"})
 # Tasks whose score has one decimal (LongBench v2's result.py); the others have two.
 _SCORE_DECIMALS = {"longbench_v2": 1}
@@ -208,6 +209,75 @@ def _base_task(task: str) -> str:
     if task.endswith("_e") and task[:-2] in TASK_METRICS:
         return task[:-2]
     return task
+
+
+# What a record needs for its metric to score it: checked when a data set loads, before any LLM call, so that a
+# record that cannot be scored is quarantined instead of failing the run after its calls were paid.
+Precondition = Callable[[list[str], list[str] | None, list[str] | None], str | None]
+
+
+def _names_paragraphs(answers: list[str], all_classes, options) -> str | None:
+    missing = [answer for answer in answers if not re.search(r"Paragraph (\d+)", answer)]
+    return f"gold answer names no 'Paragraph N': {missing[0]!r}" if missing else None
+
+
+def _among_classes(answers: list[str], all_classes: list[str] | None, options) -> str | None:
+    if not all_classes:
+        return "no class list (all_classes) to find the gold class in"
+    outside = [answer for answer in answers if answer not in all_classes]
+    return f"gold class {outside[0]!r} is not in all_classes" if outside else None
+
+
+def _whole_numbers(answers: list[str], all_classes, options) -> str | None:
+    bad = [answer for answer in answers if not re.fullmatch(r"\d+", answer)]
+    return f"gold count {bad[0]!r} is not a whole number" if bad else None
+
+
+def _an_option(answers: list[str], all_classes, options: list[str] | None) -> str | None:
+    if not options:
+        return "no options to choose from"
+    letters = _MC_LETTERS[: len(options)]
+    bad = [answer for answer in answers if answer not in options and answer not in letters]
+    return f"gold answer {bad[0]!r} is neither an option nor its letter" if bad else None
+
+
+def _one_letter(answers: list[str], all_classes, options) -> str | None:
+    bad = [answer for answer in answers if answer.strip() not in _MC_LETTERS]
+    return f"gold answer {bad[0]!r} is not a letter A-D" if bad else None
+
+
+_PRECONDITIONS: dict[Metric, Precondition] = {
+    retrieval_score: _names_paragraphs,
+    classification_score: _among_classes,
+    count_score: _whole_numbers,
+    infbench_mc_score: _an_option,
+    longbench_v2_score: _one_letter,
+}
+
+
+def unscorable_by(
+    metric: Metric,
+    answers: list[str],
+    all_classes: list[str] | None = None,
+    options: list[str] | None = None,
+) -> str | None:
+    """Why `metric` cannot score a record with these gold answers, or None when it can: a gold answer to
+    compare with, and the metric's own precondition (the other metrics score any gold answer)."""
+    if not any(answer.strip() for answer in answers):
+        return "no gold answer"
+    check = _PRECONDITIONS.get(metric)
+    return check(answers, all_classes, options) if check else None
+
+
+def unscorable(
+    task: str, answers: list[str], all_classes: list[str] | None = None, options: list[str] | None = None
+) -> str | None:
+    """Why a record of `task` cannot be scored (no metric for the task, or `unscorable_by`), or None."""
+    try:
+        metric = _metric_for(task)
+    except ValueError as error:
+        return str(error)
+    return unscorable_by(metric, answers, all_classes, options)
 
 
 def score_record(
