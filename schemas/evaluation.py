@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.errors import RagrouteError
+from schemas.methods import Method, Retriever
 
 if TYPE_CHECKING:
     from schemas.settings import Settings
-
-Method = Literal["lc", "rag", "rag_reorder", "rag_docorder", "self_route"]
-Retriever = Literal["dense", "bm25", "hybrid"]
-EVAL_METHODS: tuple[str, ...] = get_args(Method)
-RETRIEVAL_METHODS = frozenset({"rag", "rag_reorder", "rag_docorder", "self_route"})
-# The orderings of the same top-k chunks beside `rag`'s (best first): Jin et al.'s and document order (OP-RAG).
-REORDERINGS = frozenset({"rag_reorder", "rag_docorder"})
 
 
 class InvalidEvalConfig(RagrouteError):

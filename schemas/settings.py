@@ -17,7 +17,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.errors import RagrouteError
-from schemas.evaluation import Retriever
+from schemas.methods import Retriever
+from schemas.processes import process_alive
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CONTEXT_TOKENS = 8192  # the window of ragroute's own llama.cpp server unless RAGROUTE_LLM_CONTEXT_TOKENS
@@ -397,7 +398,6 @@ def hub_environment(settings: Settings) -> dict[str, str]:
 def _pid_alive(pid_file: Path) -> bool:
     """Whether the process named in a PID file runs (the file is written by `tasks.clients.services`)."""
     try:
-        os.kill(int(pid_file.read_text().strip()), 0)
+        return process_alive(int(pid_file.read_text().strip()))
     except (OSError, ValueError):
         return False
-    return True

@@ -7,6 +7,7 @@ import socket
 
 import duckdb
 
+from schemas.processes import process_alive
 from warehouse.db import transaction, utc_now
 
 RUN_TABLES = ("ingest_runs", "eval_runs")
@@ -15,16 +16,6 @@ RUN_TABLES = ("ingest_runs", "eval_runs")
 def owner() -> tuple[str, int]:
     """(host, pid) of this process, stored with every run it starts."""
     return socket.gethostname(), os.getpid()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def close_abandoned_runs(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -38,7 +29,7 @@ def close_abandoned_runs(con: duckdb.DuckDBPyConnection, table: str) -> list[str
     rows = con.execute(
         f"SELECT run_id, pid FROM {table} WHERE status = 'running' AND host = ? AND pid IS NOT NULL", [host]
     ).fetchall()
-    dead = [run_id for run_id, pid in rows if not _alive(pid)]
+    dead = [run_id for run_id, pid in rows if not process_alive(pid)]
     if dead:
         now = utc_now()
         transaction(con, lambda: con.executemany(

@@ -29,7 +29,8 @@ from schemas.benchmarks import (
     uses_chat_template,
 )
 from schemas.collection import collection_name, context_collection_config
-from schemas.evaluation import RETRIEVAL_METHODS, EvalConfig
+from schemas.evaluation import EvalConfig
+from schemas.methods import RETRIEVAL_METHODS
 from schemas.prices import cost_usd, load_prices, spent_usd
 from schemas.settings import Settings
 from tasks.clients.llm import LLM, Completion

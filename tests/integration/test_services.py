@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.processes import process_alive
 from schemas.settings import Settings
 from tasks.clients import services
 
@@ -41,14 +42,6 @@ def own_env(tmp_path):
     return env
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_up_status_down_leaves_no_process(own_env):
     up = _cli("services", "up", env=own_env)
     assert up.returncode == 0, up.stderr
@@ -64,7 +57,7 @@ def test_up_status_down_leaves_no_process(own_env):
         assert prefect["version"] == importlib.metadata.version("prefect")
         assert (Path(own_env["RAGROUTE_DATA_DIR"]) / "prefect" / "prefect.db").exists()
         pids = [state["weaviate"]["pid"], state["llm"]["pid"], prefect["pid"]]
-        assert all(pids) and all(_alive(pid) for pid in pids)
+        assert all(pids) and all(process_alive(pid) for pid in pids)
         table = _cli("services", "status", env={**own_env, "COLUMNS": "200"})
         assert f"Prefect {prefect['version']}" in table.stdout
         again = _cli("services", "up", env=own_env)
@@ -73,7 +66,7 @@ def test_up_status_down_leaves_no_process(own_env):
     finally:
         down = _cli("services", "down", env=own_env)
     assert down.returncode == 0 and "prefect: stopped" in down.stderr
-    assert not any(_alive(pid) for pid in pids + children)
+    assert not any(process_alive(pid) for pid in pids + children)
     after = json.loads(_cli("services", "status", "--json", env=own_env).stdout)
     assert after["weaviate"]["version"] is None and after["llm"]["model"] is None
     assert after["prefect"]["version"] is None and after["prefect"]["pid"] is None

@@ -14,6 +14,7 @@ from pathlib import Path
 from weaviate.classes.config import ConsistencyLevel
 
 from schemas.collection import collection_name
+from schemas.processes import process_alive
 from schemas.settings import Settings
 from tasks.clients import services
 from tasks.clients.vectorstore import connect, live_collection, use_collection
@@ -53,7 +54,7 @@ def test_cluster_status_lists_every_node(weaviate_cluster: Settings) -> None:
 def _kill_node(settings: Settings, node: int) -> None:
     pid = services.running_pid(settings, services.weaviate_service_name(node))
     os.killpg(pid, signal.SIGKILL)
-    while services._alive(pid):
+    while process_alive(pid):
         time.sleep(0.1)
 
 

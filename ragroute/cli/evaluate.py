@@ -1,0 +1,182 @@
+"""`ragroute eval`, `score` and `samples`: benchmarks run, predictions scored, the sample corpus written."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ragroute.cli.common import fail, progress, quiet, start_flows
+from ragroute.terminal import console
+from schemas.methods import EVAL_METHODS
+from schemas.settings import get_settings
+
+
+def eval_command(
+    dataset: str = typer.Option(
+        ..., "--dataset", help="`mini`, a LongBench/∞Bench task name, or a .jsonl path."
+    ),
+    methods: str = typer.Option(
+        "lc,rag,self_route",
+        "--methods",
+        help=f"Comma list of {', '.join(EVAL_METHODS)} (rag_reorder runs at k ≥ 3, rag_docorder at k ≥ 2: "
+        "below, they are rag).",
+    ),
+    k: str | None = typer.Option(
+        None, "--k", help="Top-k chunks (default 5); a comma list (1,3,5,10) runs a k sweep."
+    ),
+    retriever: str | None = typer.Option(None, "--retriever", help="dense, bm25 or hybrid (default hybrid)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model name sent to the endpoint (default: settings)."
+    ),
+    run_id: str | None = typer.Option(None, "--run-id", help="Resume this run: answer only what is missing."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N examples."),
+    collection: str | None = typer.Option(
+        None, "--collection", help="For a corpus QA set: the ingested collection."
+    ),
+    decline_threshold: float | None = typer.Option(
+        None,
+        "--decline-threshold",
+        help='Self-Route also routes to LC when P("unanswerable") ≥ this. Default: the paper\'s text-only rule, '
+        "and a threshold is picked from this run's routing frontier.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
+) -> None:
+    """Compare RAG, long context and Self-Route on a data set; results go to DuckDB."""
+    from schemas.evaluation import EvalConfig
+
+    config = EvalConfig.checked(
+        dataset=dataset,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        k=[v.strip() for v in k.split(",")] if k else None,
+        retriever=retriever,
+        model=model,
+        run_id=run_id,
+        limit=limit,
+        collection=collection,
+        decline_threshold=decline_threshold,
+    )
+    start_flows()
+    from flows.evaluate import evaluate_flow
+    from tasks.clients.profile import endpoint_profile
+
+    console.print("endpoint profile: " + "; ".join(endpoint_profile(get_settings(), model).lines()))
+    from tasks.evaluation.summary import notes
+
+    with progress("eval") as show:
+        summary = evaluate_flow(config, show)
+    console.print(method_table(summary.methods))
+    for note in notes(summary):
+        console.print(note, markup=False)
+    _print_routing(summary)
+    console.print(
+        f"run {summary.run_id}: {summary.status}, {summary.llm_calls} LLM calls, "
+        f"{summary.cached_calls} cached, {summary.errors} errors"
+    )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "run_id": summary.run_id,
+                    "status": summary.status,
+                    "llm_calls": summary.llm_calls,
+                    "cached_calls": summary.cached_calls,
+                    "errors": summary.errors,
+                    "methods": summary.methods,
+                    "decline_threshold": asdict(choice) if (choice := summary.decline_threshold) else None,
+                    "routing_rules": summary.routing_rules,
+                    "skipped": summary.skipped,
+                    "whole_context": summary.whole_context,
+                }
+            )
+        )
+
+
+def method_table(rows: list[dict]) -> Table:
+    """The per-method summary of an evaluation; method names and header words are never cut (headers wrap). It
+    fits 80 columns: completion tokens are left to `--json`, the markdown summary and the views."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    table.add_column("method", no_wrap=True, min_width=max((len(row["method"]) for row in rows), default=6))
+    headers = ("k", "n", "failed", "score", "prompt\ntok", "list\n$", "spent\n$", "tok %\nof LC",
+               "answerable\n%")  # fmt: skip
+    for header in headers:
+        table.add_column(header, justify="right", min_width=max(len(word) for word in header.split()))
+    for row in rows:
+        table.add_row(
+            row["method"],
+            str(row["k"]),
+            str(row["n"]),
+            str(row["failed"]),
+            f"{row['score']:.2f}",
+            str(row["prompt_tokens"]),
+            f"{row['list_cost_usd'] or 0:.4f}",
+            "-" if row["spent_cost_usd"] is None else f"{row['spent_cost_usd']:.4f}",
+            "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}",
+            "-" if row["answerable_pct"] is None else f"{row['answerable_pct']:.1f}",
+        )
+    return table
+
+
+def _print_routing(summary) -> None:
+    """Self-Route's decline threshold τ for the run, and the paper's rule next to the thresholded one."""
+    choice = summary.decline_threshold
+    if choice is not None:
+        tau = "none" if choice.threshold is None else f"{choice.threshold:g}"
+        console.print(f"decline threshold τ: {tau} ({choice.source}: {choice.note})")
+    if not summary.routing_rules:
+        return
+    table = Table("k", "rule", "τ", "n", "routed to LC", "score", "tok % of LC", "LC score")
+    for row in summary.routing_rules:
+        table.add_row(
+            str(row["k"]),
+            "text only (paper)" if row["rule"] == "text" else "text or P ≥ τ",
+            "-" if row["threshold"] is None else f"{row['threshold']:g}",
+            str(row["n"]),
+            str(row["routed_to_lc"]),
+            f"{row['score']:.2f}",
+            "-" if row["token_pct_of_lc"] is None else f"{row['token_pct_of_lc']:.1f}",
+            f"{row['lc_score']:.2f}",
+        )
+    console.print(table)
+
+
+def score_command(
+    file: Path = typer.Argument(..., help="JSONL with `pred`, `answers` (and `all_classes`/`options`)."),
+    task: str = typer.Option(
+        ...,
+        "--task",
+        help="A LongBench v1 English task (or its _e variant), longbench_v2, infbench_en_qa or infbench_en_mc.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score predictions made elsewhere, exactly as the official benchmark code does."""
+    quiet()
+    from tasks.evaluation.scoring import score_file
+
+    try:
+        result = score_file(task, file)
+    except (ValueError, OSError) as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        console.print(f"{result['task']}: {result['score']:.2f} over {result['n']} records")
+        for name, values in (
+            ("length buckets", result.get("length_buckets")),
+            ("breakdown", result.get("breakdown")),
+        ):
+            if values:
+                shown = ", ".join(f"{key} {'-' if value is None else value}" for key, value in values.items())
+                console.print(f"  {name}: {shown}")
+
+
+def samples_command(out: Path = typer.Argument(..., help="Folder to write the sample documents to.")) -> None:
+    """Write the bundled sample corpus (the mini benchmark's reports, one of them scanned) to OUT."""
+    from tasks.evaluation import mini
+
+    paths = mini.write_documents(mini.generate(), out)
+    console.print(f"{len(paths)} sample documents written to {out}")
