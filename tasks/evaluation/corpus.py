@@ -14,7 +14,8 @@ from schemas.settings import Settings
 from tasks.evaluation import scoring
 from tasks.evaluation.benchmark import Progress
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
-from tasks.routing.ask import ASK_METHODS, CITATION, Asker
+from tasks.routing.ask import ASK_METHODS, Asker
+from tasks.routing.citations import CITATION
 from warehouse import results
 from warehouse.db import session
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tasks.routing.ask import Passage, acceptable, evidence_answer, is_usable, parse_citations, split_answer
+from tasks.routing.citations import (
+    Passage,
+    acceptable,
+    evidence_answer,
+    is_usable,
+    parse_citations,
+    split_answer,
+)
 
 
 def test_invented_citations_are_dropped_and_flagged():
