@@ -97,8 +97,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply the missing migrations; returns the versions applied now. Hosts migrating one DuckLake at the
     same time conflict: the loser's transaction is rolled back and finds the migration applied."""
     applied = []
+    current = schema_version(con)  # one look when nothing is missing (every open of the file pays it)
     for version, path in migrations():
-        if transaction(con, lambda v=version, p=path: _apply_migration(con, v, p)):
+        if version > current and transaction(con, lambda v=version, p=path: _apply_migration(con, v, p)):
             applied.append(version)
     return applied
 
