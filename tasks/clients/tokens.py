@@ -15,10 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
 from schemas.errors import RagrouteError
+
+# Whose middle truncation: LongBench's pred.py (and ragroute's own prompts) or LongBench v2's.
+MiddleRule = Literal["longbench", "longbench_v2"]
 
 
 class TokenizerUnavailable(RagrouteError):
@@ -174,23 +178,42 @@ class Tokenizer:
     def count(self, text: str) -> int:
         return len(self.encode(text))
 
-    def truncate_middle(self, text: str, max_tokens: int) -> str:
-        """Keep the first and last max_tokens/2 tokens, as LongBench's pred.py does with over-long prompts.
+    def truncate_middle(self, text: str, max_tokens: int, rule: MiddleRule = "longbench") -> str:
+        return truncate_middle(text, max_tokens, self.encode, self.decode, rule)
 
-        The two decoded halves can re-encode into a few more tokens than they were (a merge across the cut);
-        the cut then moves until the text fits `max_tokens` when encoded again."""
-        tokens = self.encode(text)
-        if len(tokens) <= max_tokens:
-            return text
-        keep = max_tokens
-        while keep > 1:
-            half = keep // 2
-            cut = self.decode(tokens[:half]) + self.decode(tokens[-half:])
-            overshoot = self.count(cut) - max_tokens
-            if overshoot <= 0:
-                return cut
-            keep -= max(overshoot, 2)
-        return ""
+
+def truncate_middle(
+    text: str,
+    max_tokens: int,
+    encode: Callable[[str], list[int]],
+    decode: Callable[[list[int]], str],
+    rule: MiddleRule = "longbench",
+) -> str:
+    """Keep the start and the end of an over-long text, by the rule of the benchmark's own `pred.py`; a text
+    of at most `max_tokens` tokens is returned unchanged (not re-decoded).
+
+    - `longbench` (LongBench, and ragroute's own prompts): `half = int(max_length/2)`, the first and the last
+      `half` tokens decoded apart. Two decoded halves can re-encode into a few more tokens than they were (a
+      merge across the cut): ragroute then moves the cut until the text fits `max_tokens` when encoded again.
+    - `longbench_v2` (LongBench v2): `ids[:max_len//2] + ids[-max_len//2:]` decoded in one piece, as is (for
+      an odd `max_len` the tail keeps the extra token: -7//2 is -4).
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    tokens = list(encode(text))
+    if len(tokens) <= max_tokens:
+        return text
+    if rule == "longbench_v2":
+        return decode(tokens[: max_tokens // 2] + tokens[-max_tokens // 2 :])
+    keep = max_tokens
+    while keep > 1:
+        half = keep // 2
+        cut = decode(tokens[:half]) + decode(tokens[-half:])
+        overshoot = len(encode(cut)) - max_tokens
+        if overshoot <= 0:
+            return cut
+        keep -= max(overshoot, 2)
+    return ""
 
 
 def tokenizer_from_spec(spec: str, models_dir: Path, exact: bool = True) -> Tokenizer:

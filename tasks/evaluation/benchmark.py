@@ -101,9 +101,8 @@ class BenchmarkRun:
         """The prompt cut in the middle, by the benchmark's own rule, to fill the endpoint's window less the
         answer's room and the chat template's overhead (`EndpointProfile.prompt_budget`)."""
         budget = self.profile.prompt_budget(max_new or self._max_new_tokens(example))
-        if example.dataset == longbench_v2.DATASET:
-            return longbench_v2.truncate_middle(prompt, budget, self.tokenizer)
-        return self.tokenizer.truncate_middle(prompt, budget)
+        rule = "longbench_v2" if example.dataset == longbench_v2.DATASET else "longbench"
+        return self.tokenizer.truncate_middle(prompt, budget, rule)
 
     def lc_prompt(self, example: Example) -> str:
         if example.dataset == longbench_v2.DATASET:

@@ -1,11 +1,12 @@
-"""LongBench v2 (THUDM/LongBench, repository root): prompts, answer extraction, truncation and accuracy.
+"""LongBench v2 (THUDM/LongBench, repository root): prompts, answer extraction and accuracy.
 
 Everything here follows the official `pred.py`, `result.py` and `prompts/*.txt`:
 
 - the templates are the official files verbatim (no trailing newline; "Let’s" with a typographic apostrophe);
 - a prompt is filled by `.replace` calls in the official order: `$DOC$` (context, stripped), `$Q$`
   (question, stripped), `$C_A$` … `$C_D$` (each choice, stripped), then `$COT$` for the CoT answer step;
-- an over-long prompt keeps the tokens `ids[:max_len // 2] + ids[-max_len // 2:]`, decoded in one piece;
+- an over-long prompt keeps the tokens `ids[:max_len // 2] + ids[-max_len // 2:]`, decoded in one piece
+  (`tasks.clients.tokens.truncate_middle`, rule `longbench_v2`);
 - the answer letter is read by `extract_answer`; no letter means a wrong answer;
 - accuracy is reported overall, by difficulty (easy / hard) and by length (short / medium / long), in percent
   rounded to one decimal; `compensated` counts an unreadable answer as 0.25 (off by default, as officially).
@@ -17,8 +18,8 @@ lets the model decline ("unanswerable") after the opening instruction and before
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from schemas.benchmarks import Example, LongBenchV2Record
 
@@ -92,12 +93,6 @@ _ANSWER_IN_PARENS = re.compile(r"The correct answer is \(([A-D])\)")
 _ANSWER_BARE = re.compile(r"The correct answer is ([A-D])")
 
 V2Item = Mapping[str, Any] | Example | LongBenchV2Record
-
-
-class TokenCodec(Protocol):
-    def encode(self, text: str) -> list[int]: ...
-
-    def decode(self, tokens: list[int]) -> str: ...
 
 
 # -- prompts --------------------------------------------------------------------------------------------------
@@ -191,32 +186,6 @@ def _chunk_parts(chunk: Any) -> tuple[int, str]:
     if isinstance(chunk, tuple | list):
         return chunk[0], chunk[1]
     return chunk.chunk_index, chunk.text
-
-
-# -- truncation -----------------------------------------------------------------------------------------------
-def truncate_middle(
-    prompt: str,
-    max_len: int,
-    tokenizer: TokenCodec | None = None,
-    *,
-    encode: Callable[[str], list[int]] | None = None,
-    decode: Callable[[list[int]], str] | None = None,
-) -> str:
-    """Cut an over-long prompt in the middle as pred.py: `ids[:max_len//2] + ids[-max_len//2:]`, decoded once.
-
-    Give a tokenizer with encode/decode, or the two functions. A prompt of at most `max_len` tokens is
-    returned unchanged (not re-decoded). For odd `max_len` the tail keeps the extra token (-7//2 is -4).
-    """
-    if max_len < 1:
-        raise ValueError(f"max_len must be at least 1, got {max_len}")
-    if tokenizer is not None:
-        encode, decode = encode or tokenizer.encode, decode or tokenizer.decode
-    if encode is None or decode is None:
-        raise ValueError("truncate_middle needs a tokenizer or both encode and decode")
-    ids = list(encode(prompt))
-    if len(ids) <= max_len:
-        return prompt
-    return decode(ids[: max_len // 2] + ids[-max_len // 2 :])
 
 
 # -- answers --------------------------------------------------------------------------------------------------

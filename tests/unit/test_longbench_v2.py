@@ -1,5 +1,5 @@
-"""LongBench v2: templates, substitution, truncation, answer extraction and accuracy, against the official
-pred.py / result.py rules (expected values worked out by hand). No services, no network."""
+"""LongBench v2: templates, substitution, truncation (beside LongBench's), answer extraction and accuracy,
+against the official pred.py / result.py rules (expected values worked out by hand). No services, no network."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.benchmarks import Example, LongBenchV2Record
+from tasks.clients.tokens import truncate_middle
 from tasks.evaluation import longbench_v2 as v2
 from tasks.evaluation.datasets import load_jsonl
 
@@ -183,30 +184,30 @@ class CharTokenizer:
 
 
 @pytest.mark.parametrize(
-    ("max_len", "expected"),
+    ("rule", "max_len", "expected", "decodes"),
     [
-        (10, "abcdefghij"),  # fits: unchanged
-        (20, "abcdefghij"),
-        (8, "abcdghij"),  # 4 + 4
-        (7, "abcghij"),  # 7 // 2 = 3 first, -7 // 2 = -4: the last 4
-        (1, "j"),  # 0 first, the last 1
+        ("longbench_v2", 10, "abcdefghij", 0),  # fits: unchanged, not re-decoded
+        ("longbench_v2", 20, "abcdefghij", 0),
+        ("longbench_v2", 8, "abcdghij", 1),  # 4 + 4, one decode of the joined ids, as pred.py
+        ("longbench_v2", 7, "abcghij", 1),  # 7 // 2 = 3 first, -7 // 2 = -4: the last 4
+        ("longbench_v2", 1, "j", 1),  # 0 first, the last 1
+        ("longbench", 8, "abcdghij", 2),  # LongBench's pred.py: int(8/2) = 4 each, decoded apart
+        ("longbench", 7, "abchij", 2),  # int(7/2) = 3 each: one token short of the budget
     ],
 )
-def test_truncate_middle_keeps_the_official_halves(max_len: int, expected: str) -> None:
+def test_truncate_middle_keeps_each_benchmarks_halves(
+    rule: str, max_len: int, expected: str, decodes: int
+) -> None:
     tokenizer = CharTokenizer()
-    assert v2.truncate_middle("abcdefghij", max_len, tokenizer) == expected
-    assert tokenizer.decodes == (0 if max_len >= 10 else 1)  # one decode of the joined ids, as pred.py
-    assert (
-        v2.truncate_middle("abcdefghij", max_len, encode=tokenizer.encode, decode=tokenizer.decode)
-        == expected
-    )
+    assert truncate_middle("abcdefghij", max_len, tokenizer.encode, tokenizer.decode, rule) == expected
+    assert tokenizer.decodes == decodes
 
 
-def test_truncate_middle_rejects_bad_input() -> None:
+@pytest.mark.parametrize("rule", ["longbench", "longbench_v2"])
+def test_truncate_middle_rejects_a_budget_below_one(rule: str) -> None:
+    tokenizer = CharTokenizer()
     with pytest.raises(ValueError, match="at least 1"):
-        v2.truncate_middle("abc", 0, CharTokenizer())
-    with pytest.raises(ValueError, match="encode and decode"):
-        v2.truncate_middle("abc", 2)
+        truncate_middle("abc", 0, tokenizer.encode, tokenizer.decode, rule)
 
 
 def _result(difficulty: str, length: str, response: str, answer: str) -> dict:
