@@ -10,7 +10,7 @@ import duckdb
 
 from schemas.errors import RagrouteError
 from schemas.settings import DuckLakeTarget
-from warehouse.db import attach_lake, connect, session, sql_literal, transaction
+from warehouse.db import attach_lake, connect, keyed_write, session, sql_literal
 
 # The warehouse's own bookkeeping: the destination has its own.
 NOT_COPIED = {"schema_version", "view_state", "write_guard"}
@@ -44,11 +44,8 @@ def copy_warehouse(source: Path, destination: DuckLakeTarget) -> list[TableCopy]
     try:
         con.execute(f"ATTACH '{sql_literal(str(source))}' AS source_file (READ_ONLY)")
         tables = _tables(con)
-        if nonempty := [table for table in tables if _summary(con, table)[0]]:
-            raise CopyRefused(
-                f"the DuckLake warehouse already holds rows ({', '.join(nonempty)}): copy into an empty one"
-            )
-        transaction(con, lambda: _copy_tables(con, tables))
+        # Checked and copied in one keyed write: of two copies at once, the second finds the first's rows.
+        keyed_write(con, lambda: _copy_into_empty(con, tables))
         copies = [TableCopy(t, *_summary(con, f"source_file.main.{t}"), *_summary(con, t)) for t in tables]
     finally:
         con.close()
@@ -65,7 +62,11 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for (name,) in rows if name not in NOT_COPIED]
 
 
-def _copy_tables(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+def _copy_into_empty(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+    if nonempty := [table for table in tables if _summary(con, table)[0]]:
+        raise CopyRefused(
+            f"the DuckLake warehouse already holds rows ({', '.join(nonempty)}): copy into an empty one"
+        )
     for table in tables:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM source_file.main.{table}")
 

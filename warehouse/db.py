@@ -7,7 +7,8 @@
 Migrations are the numbered `.sql` files in `warehouse/migrations/`. Each is applied once, in order, inside a
 transaction, and recorded in `schema_version`; opening a database applies whatever is missing, so an older
 file upgrades in place. DuckLake enforces no PRIMARY KEY: the keys stay declared for the file backend and are
-kept by the writers themselves (`upsert`, in a retried transaction that conflicts with any concurrent one).
+kept by the writers themselves: every keyed write goes through `keyed_write` (and `upsert`, built on it), a
+retried transaction that conflicts with any concurrent one.
 """
 
 from __future__ import annotations
@@ -292,6 +293,7 @@ def _open_lake(target: DuckLakeTarget, read_only: bool) -> duckdb.DuckDBPyConnec
 
 MAX_ATTEMPTS = 30
 _in_transaction: set[int] = set()
+_guarded: set[int] = set()  # connections whose open transaction has bumped `write_guard` already
 
 
 RETRYABLE = ("conflict", "database is locked", "exceeded the maximum retry count", "could not serialize")
@@ -323,6 +325,7 @@ def transaction(con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
                 raise
         finally:
             _in_transaction.discard(id(con))
+            _guarded.discard(id(con))
         time.sleep(delay + random.uniform(0, delay))
         delay = min(delay * 1.5, 1.0)
     raise AssertionError("unreachable")
@@ -333,26 +336,39 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+def keyed_write(con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
+    """Run `body`, a write that keeps a key unique (replace or add rows, or read and then insert), in a retried
+    `transaction` that first bumps `write_guard`: the one way every keyed write of `warehouse/` takes.
+
+    DuckLake enforces no PRIMARY KEY, so two hosts inserting one new key would both succeed; as both also
+    update the one `write_guard` row, DuckLake finds them in conflict, and the loser runs again after the
+    winner's commit and sees its rows. On the file, the key itself and the guard row do the same."""
+
+    def guarded() -> T:
+        if id(con) not in _guarded:  # once per transaction, however many keyed writes it holds
+            con.execute("UPDATE write_guard SET version = version + 1")
+            _guarded.add(id(con))
+        return body()
+
+    return transaction(con, guarded)
+
+
 def upsert(
     con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], columns: Sequence[str], rows: list[list]
 ) -> None:
-    """Replace the rows with the same key, or add them: a keyed write both backends run alike.
-
-    It also bumps `write_guard`, so two keyed writes that overlap in time conflict on DuckLake (which has no
-    key to catch two inserts of one new key) and one of them runs again, after the other's commit."""
+    """Replace the rows with the same key, or add them: a `keyed_write` both backends run alike."""
     if not rows:
         return
     key_index = [list(columns).index(key) for key in keys]
     where = " AND ".join(f"{key} = ?" for key in keys)
 
     def body() -> None:
-        con.execute("UPDATE write_guard SET version = version + 1")
         con.executemany(f"DELETE FROM {table} WHERE {where}", [[row[i] for i in key_index] for row in rows])
         con.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
         )
 
-    transaction(con, body)
+    keyed_write(con, body)
 
 
 def backend_status(target: Target) -> dict:

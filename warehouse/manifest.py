@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 
 from schemas.documents import Chunk, IngestSummary, QuarantineRecord
-from warehouse.db import transaction, utc_now
+from warehouse.db import keyed_write, transaction, upsert, utc_now
 from warehouse.runs import close_abandoned_runs, owner
 
 
@@ -40,17 +40,17 @@ def source_roots(con: duckdb.DuckDBPyConnection, collection: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+RUN_COLUMNS = ("run_id", "source_root", "collection", "config_signature", "started_at", "status", "host",
+               "pid")  # fmt: skip
+
+
 def start_run(
     con: duckdb.DuckDBPyConnection, run_id: str, source_root: str, collection: str, signature: str
 ) -> None:
     """Record a new run; first marks this host's runs whose process died as 'interrupted'."""
     close_abandoned_runs(con, "ingest_runs")
-    row = [run_id, source_root, collection, signature, utc_now(), *owner()]
-    transaction(con, lambda: con.execute(
-        "INSERT INTO ingest_runs (run_id, source_root, collection, config_signature, started_at, status, host, pid) "
-        "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-        row,
-    ))  # fmt: skip
+    row = [run_id, source_root, collection, signature, utc_now(), "running", *owner()]
+    upsert(con, "ingest_runs", ["run_id"], RUN_COLUMNS, [row])
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
@@ -104,7 +104,7 @@ def add_new_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, records: lis
         )
         add_quarantine(con, run_id, [r for r in records if (r.path, r.stage, r.reason) not in recorded])
 
-    transaction(con, body)
+    keyed_write(con, body)  # (run id, path, stage, reason) is the key: two hosts loading one file add it once
 
 
 def add_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None:
@@ -138,7 +138,7 @@ def record_document(
     con: duckdb.DuckDBPyConnection, run_id: str, version: DocumentVersion, chunks: list[Chunk]
 ) -> None:
     """Replace the document's manifest row and chunk rows in one transaction."""
-    transaction(con, lambda: _write_document(con, run_id, version, chunks))
+    keyed_write(con, lambda: _write_document(con, run_id, version, chunks))
 
 
 def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[DocumentVersion]) -> None:
@@ -156,7 +156,6 @@ def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[Doc
     ]  # fmt: skip
 
     def body() -> None:
-        con.execute("UPDATE write_guard SET version = version + 1")  # see `upsert`
         con.executemany(
             "MERGE INTO documents d USING (SELECT ?::VARCHAR AS path, ?::VARCHAR AS doc_id, ?::VARCHAR AS "
             "source_root, ?::VARCHAR AS collection, ?::VARCHAR AS content_sha256, ?::VARCHAR AS config_signature, "
@@ -168,13 +167,13 @@ def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[Doc
             rows,
         )
 
-    transaction(con, body)
+    keyed_write(con, body)
 
 
 def _write_document(
     con: duckdb.DuckDBPyConnection, run_id: str, version: DocumentVersion, chunks: list[Chunk]
 ) -> None:
-    con.execute("UPDATE write_guard SET version = version + 1")  # see `upsert`
+    """Inside a `keyed_write`."""
     _delete_document(con, version.path, version.collection)
     con.execute(
         "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -216,17 +215,13 @@ def replace_documents(
         for version, chunks in versions:
             _write_document(con, run_id, version, chunks)
 
-    transaction(con, body)
+    keyed_write(con, body)
 
 
 def forget_document(con: duckdb.DuckDBPyConnection, path: str, collection: str) -> None:
     """Remove a deleted file from one collection's manifest."""
 
-    def body() -> None:
-        con.execute("UPDATE write_guard SET version = version + 1")  # see `upsert`
-        _delete_document(con, path, collection)
-
-    transaction(con, body)
+    keyed_write(con, lambda: _delete_document(con, path, collection))
 
 
 def _delete_document(con: duckdb.DuckDBPyConnection, path: str, collection: str) -> None:

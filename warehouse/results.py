@@ -7,7 +7,7 @@ import json
 import duckdb
 
 from schemas.prices import Price
-from warehouse.db import transaction, upsert, utc_now
+from warehouse.db import keyed_write, transaction, upsert, utc_now
 from warehouse.runs import close_abandoned_runs, owner
 
 PRICE_COLUMNS = ("model", "input_usd_per_m", "output_usd_per_m", "cached_input_usd_per_m")
@@ -35,7 +35,6 @@ def start_run(
     close_abandoned_runs(con, "eval_runs")
 
     def record() -> bool:
-        con.execute("UPDATE write_guard SET version = version + 1")  # a run id is a key: see `upsert`
         host, pid = owner()
         exists = con.execute("SELECT 1 FROM eval_runs WHERE run_id = ?", [run_id]).fetchone()
         if exists:
@@ -62,7 +61,7 @@ def start_run(
         )
         return True
 
-    return transaction(con, record)
+    return keyed_write(con, record)  # a run id is a key
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:
@@ -121,7 +120,7 @@ def write_prediction(con: duckdb.DuckDBPyConnection, row: dict, score: tuple[str
             scored = [row["run_id"], row["example_id"], row["method"], row["k"], score[0], score[1]]
             upsert(con, "scores", key, SCORE_COLUMNS, [scored])
 
-    transaction(con, body)
+    keyed_write(con, body)
 
 
 def write_examples(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from warehouse.db import utc_now
+from warehouse.db import upsert, utc_now
 
 # Below this, P("unanswerable") carries no signal to route on (SmolLM2-135M's are ~0.001).
 NO_SIGNAL_BELOW = 0.01
@@ -59,14 +59,17 @@ def calibrate(con: duckdb.DuckDBPyConnection, run_id: str) -> ThresholdChoice | 
     return ThresholdChoice(round(threshold, 4), "calibrated", top, note)
 
 
+THRESHOLD_COLUMNS = ("run_id", "model", "dataset", "threshold", "source", "max_decline_prob", "note",
+                     "chosen_at")  # fmt: skip
+
+
 def record(
     con: duckdb.DuckDBPyConnection, run_id: str, model: str, dataset: str, choice: ThresholdChoice
 ) -> None:
-    con.execute(
-        "INSERT OR REPLACE INTO decline_thresholds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [run_id, model, dataset, choice.threshold, choice.source, choice.max_decline_prob, choice.note,
-         utc_now()],
-    )  # fmt: skip
+    """Store the run's τ decision; a run closed again (a resume) replaces it."""
+    row = [run_id, model, dataset, choice.threshold, choice.source, choice.max_decline_prob, choice.note,
+           utc_now()]  # fmt: skip
+    upsert(con, "decline_thresholds", ["run_id"], THRESHOLD_COLUMNS, [row])
 
 
 def latest(con: duckdb.DuckDBPyConnection, model: str) -> float | None:
