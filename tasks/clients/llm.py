@@ -72,20 +72,27 @@ class Completion:
     def ok(self) -> bool:
         return self.error is None
 
-    def followed_by(self, step: Completion) -> Completion:
-        """Two calls as one answer (a chain-of-thought step, then the answer step): the second's text, both
-        calls' tokens and time."""
+    def joined(
+        self, other: Completion, text: str | None, decline_prob: float | None = None, error: str | None = None
+    ) -> Completion:
+        """Two calls as one answer, given as `text`: both calls' tokens, time and charge (cached when both
+        were)."""
         return Completion(
-            text=step.text,
-            prompt_tokens=self.prompt_tokens + step.prompt_tokens,
-            completion_tokens=self.completion_tokens + step.completion_tokens,
-            tokens_estimated=self.tokens_estimated or step.tokens_estimated,
-            cached=self.cached and step.cached,
-            latency_ms=self.latency_ms + step.latency_ms,
-            error=self.error or step.error,
-            cached_prompt_tokens=self.cached_prompt_tokens + step.cached_prompt_tokens,
-            billed=self.billed + step.billed,
+            text=text,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            tokens_estimated=self.tokens_estimated or other.tokens_estimated,
+            cached=self.cached and other.cached,
+            latency_ms=self.latency_ms + other.latency_ms,
+            decline_prob=decline_prob,
+            error=error,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            billed=self.billed + other.billed,
         )
+
+    def followed_by(self, step: Completion) -> Completion:
+        """A chain-of-thought step, then the answer step: the second's text, either one's error."""
+        return self.joined(step, step.text, error=self.error or step.error)
 
 
 @dataclass

@@ -154,17 +154,7 @@ def build_prompt(question: str, passages: list[Passage], declinable: bool, stric
 def retried(first: Completion, second: Completion) -> Completion:
     """The stricter prompt's answer (the first one's if that call failed), paying for both calls; the decline
     probability stays the first answer's."""
-    return Completion(
-        text=second.text if second.ok else first.text,
-        prompt_tokens=first.prompt_tokens + second.prompt_tokens,
-        completion_tokens=first.completion_tokens + second.completion_tokens,
-        tokens_estimated=first.tokens_estimated or second.tokens_estimated,
-        cached=first.cached and second.cached,
-        latency_ms=first.latency_ms + second.latency_ms,
-        decline_prob=first.decline_prob,
-        cached_prompt_tokens=first.cached_prompt_tokens + second.cached_prompt_tokens,
-        billed=first.billed + second.billed,
-    )
+    return first.joined(second, second.text if second.ok else first.text, decline_prob=first.decline_prob)
 
 
 class Asker:
