@@ -30,7 +30,7 @@ from typing import TypeVar
 import duckdb
 
 from schemas.errors import RagrouteError
-from schemas.settings import DuckLakeTarget
+from schemas.settings import DuckLakeTarget, Settings
 
 Target = Path | DuckLakeTarget
 T = TypeVar("T")
@@ -199,6 +199,12 @@ def session(target: Target, lock_timeout_s: float = 300.0) -> Iterator[duckdb.Du
         yield con
     finally:
         con.close()
+
+
+def session_for(settings: Settings) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A short `session` on the settings' warehouse: what a run opens for each write, so that other processes
+    write between its writes."""
+    return session(settings.warehouse_target)
 
 
 # --- DuckLake -------------------------------------------------------------------------------------------
