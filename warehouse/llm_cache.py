@@ -1,5 +1,8 @@
 """The LLM response cache: a SQLite file beside the warehouse (`<data dir>/llm_cache.sqlite`) on one machine,
-or the `llm_responses` table of the DuckLake warehouse, so that every host sharing it shares the answers."""
+or the `llm_responses` table of the DuckLake warehouse, so that every host sharing it shares the answers.
+
+Reads and writes may come from different threads at once (`tasks/clients/llm.py` writes from a thread of its
+own): each has a connection of its own, so a write waiting for a lock never holds up a read."""
 
 from __future__ import annotations
 
@@ -13,15 +16,22 @@ from warehouse.db import Target, connect, upsert, utc_now
 
 
 class ResponseCache:
-    """Successful completions, keyed on (endpoint, model, messages, parameters); errors are never stored."""
+    """Successful completions, keyed on (endpoint, model, messages, parameters); errors are never stored.
 
-    def __init__(self, path: Path):
+    A write waits up to `write_timeout_s` for another process's lock, then raises (the caller logs it)."""
+
+    def __init__(self, path: Path, write_timeout_s: float = 10.0):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # With WAL this stays crash-safe; waiting for the disk on every answer would stall the event loop.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = self._connect(path, write_timeout_s)
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        self._reads = self._connect(path, write_timeout_s)  # WAL: reads never wait for a writer
+
+    @staticmethod
+    def _connect(path: Path, timeout_s: float) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # with WAL this stays crash-safe
+        return db
 
     @staticmethod
     def key(endpoint: str, model: str, messages: list[dict] | str, parameters: dict) -> str:
@@ -30,13 +40,14 @@ class ResponseCache:
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def get(self, key: str) -> dict | None:
-        row = self._db.execute("SELECT body FROM responses WHERE key = ?", [key]).fetchone()
+        row = self._reads.execute("SELECT body FROM responses WHERE key = ?", [key]).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, body: dict) -> None:
         self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", [key, json.dumps(body)])
 
     def close(self) -> None:
+        self._reads.close()
         self._db.close()
 
 
@@ -44,10 +55,15 @@ class SharedResponseCache(ResponseCache):
     """The same cache in the DuckLake warehouse (`llm_responses`): a keyed write, retried on conflict."""
 
     def __init__(self, target: DuckLakeTarget):
-        self._con = connect(target)
+        self._target = target
+        self._con = connect(target)  # the writes'
 
     def get(self, key: str) -> dict | None:
-        row = self._con.execute("SELECT body FROM llm_responses WHERE key = ? LIMIT 1", [key]).fetchone()
+        con = connect(self._target)  # a cursor of its own: DuckDB connections are not shared between threads
+        try:
+            row = con.execute("SELECT body FROM llm_responses WHERE key = ? LIMIT 1", [key]).fetchone()
+        finally:
+            con.close()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, body: dict) -> None:

@@ -2,7 +2,8 @@
 
 `LLM.complete` adds what an evaluation needs around one chat completion: bounded concurrency, retries with
 backoff on 429/5xx/timeouts and malformed answers (honouring Retry-After), temperature 0, a persistent response
-cache of real answers only, token usage (counted with the tokenizer and flagged when the endpoint reports none),
+cache of real answers only (read and written off the event loop; a failed cache read or write is logged and the
+answer kept), token usage (counted with the tokenizer and flagged when the endpoint reports none),
 what the calls were billed (provider-cached input tokens apart; a malformed 200 with usage counts; an answer from
 the cache is free) and the probability that the answer starts with "unanswerable" when the endpoint returns logprobs.
 """
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import openai
@@ -22,6 +25,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from schemas.settings import Settings, logprobs_alias
 from tasks.clients.profile import endpoint_identity
 from warehouse.llm_cache import ResponseCache, open_response_cache
+
+log = logging.getLogger("ragroute.llm")
 
 
 def async_client(settings: Settings, max_retries: int = 2, timeout_s: float = 120.0) -> AsyncOpenAI:
@@ -178,6 +183,10 @@ class LLM:
         self.endpoint = endpoint_identity(settings)  # the cache key: one server's spellings share answers
         self.client = async_client(settings, max_retries=0, timeout_s=settings.llm_timeout_s)
         self.cache = open_response_cache(settings.warehouse_target, settings.data_dir / "llm_cache.sqlite")
+        # Cache writes run one at a time on a thread of their own: a write waiting for a lock or retrying a
+        # conflict never holds up the event loop, nor a read (in the default pool).
+        self._cache_writer = ThreadPoolExecutor(1, thread_name_prefix="llm-cache-write")
+        self._cache_writes: set[asyncio.Future] = set()
         self.semaphore = asyncio.Semaphore(concurrency or settings.llm_concurrency)
         self.max_attempts = max_attempts or settings.llm_max_attempts
         self.count_tokens = count_tokens
@@ -197,8 +206,33 @@ class LLM:
         return self._logprobs_name
 
     async def aclose(self) -> None:
+        """Close the client, once the cache writes under way have ended (written or logged)."""
         await self.client.close()
+        await asyncio.gather(*self._cache_writes)
+        self._cache_writer.shutdown()
         self.cache.close()
+
+    async def _cached(self, key: str) -> dict | None:
+        """The cached answer, read in a thread; a cache that cannot be read is a miss (logged)."""
+        try:
+            return await asyncio.to_thread(self.cache.get, key)
+        except Exception as error:
+            log.warning("LLM cache read of %s failed, asking %s: %s: %s", key, self.model, type(error).__name__,
+                        error)  # fmt: skip
+            return None
+
+    def _store(self, key: str, body: dict) -> None:
+        """Write an answer to the cache in the background; a failed write is logged, never raised."""
+        future = asyncio.get_running_loop().run_in_executor(self._cache_writer, self._put_logged, key, body)
+        self._cache_writes.add(future)
+        future.add_done_callback(self._cache_writes.discard)
+
+    def _put_logged(self, key: str, body: dict) -> None:
+        try:
+            self.cache.put(key, body)
+        except Exception as error:  # the answer is kept: a later run asks the endpoint again
+            log.warning("LLM cache write of %s (%s) failed, answer kept: %s: %s", key, self.model,
+                        type(error).__name__, error)  # fmt: skip
 
     async def complete(
         self, prompt: str, max_tokens: int, want_logprobs: bool = False, chat: bool = True
@@ -209,7 +243,7 @@ class LLM:
         if want_logprobs and chat and self.settings.llm_logprobs:
             parameters |= {"logprobs": True, "top_logprobs": 5}
         key = ResponseCache.key(self.endpoint, self.model, request.get("messages", prompt), parameters)
-        if (body := self.cache.get(key)) is not None:
+        if (body := await self._cached(key)) is not None:
             self.counter.cached += 1
             return Completion(**body, cached=True)
         started = time.perf_counter()
@@ -229,7 +263,7 @@ class LLM:
             )
         completion = self._completion(prompt, response, (time.perf_counter() - started) * 1000, chat)
         body = {k: v for k, v in completion.__dict__.items() if k not in ("cached", "error", "billed")}
-        self.cache.put(key, body)
+        self._store(key, body)
         return replace(completion, billed=sum(rejected, completion.billed))
 
     async def _create_with_retries(self, request: dict, parameters: dict, rejected: list[Billed]):
