@@ -227,3 +227,17 @@ def forget_document(con: duckdb.DuckDBPyConnection, path: str, collection: str) 
 def _delete_document(con: duckdb.DuckDBPyConnection, path: str, collection: str) -> None:
     con.execute("DELETE FROM chunks WHERE path = ? AND collection = ?", [path, collection])
     con.execute("DELETE FROM documents WHERE path = ? AND collection = ?", [path, collection])
+
+
+def forget_collection(con: duckdb.DuckDBPyConnection, collection: str) -> None:
+    """Remove every manifest row of one collection: its documents, chunks and ingest runs, with their
+    quarantine and validation records (for a collection that was dropped, e.g. a benchmark's)."""
+    runs = "SELECT run_id FROM ingest_runs WHERE collection = ?"
+
+    def body() -> None:
+        con.execute(f"DELETE FROM quarantine WHERE run_id IN ({runs})", [collection])
+        con.execute(f"DELETE FROM validation_results WHERE run_id IN ({runs})", [collection])
+        for table in ("chunks", "documents", "ingest_runs"):
+            con.execute(f"DELETE FROM {table} WHERE collection = ?", [collection])
+
+    transaction(con, body)
