@@ -26,17 +26,25 @@ def _report(summary: IngestSummary) -> None:
     print(
         f"ingest {summary.status}: {summary.documents_changed}/{summary.documents_seen} changed, "
         f"{summary.chunks_written} chunks written, {summary.chunks_deleted} deleted, "
-        f"{summary.documents_failed} failed, {summary.quarantined} quarantined in {summary.seconds:.1f}s"
+        f"{summary.documents_failed} failed ({summary.documents_error} left in error, retried by the next run), "
+        f"{summary.quarantined} quarantined in {summary.seconds:.1f}s"
     )
+    for note in summary.notes:
+        print(f"note: {note}")
 
 
 @flow(name="ingest", log_prints=True)
 def ingest_flow(
-    path: str, collection: str | None = None, progress: Progress | None = None, full: bool = False
+    path: str,
+    collection: str | None = None,
+    progress: Progress | None = None,
+    full: bool = False,
+    force: bool = False,
 ) -> IngestSummary | RebuildSummary:
-    """Index new and changed files under `path`; `full` rebuilds the collection and switches its alias."""
+    """Index new and changed files under `path`; `full` rebuilds the collection and switches its alias,
+    refused when a folder is empty or mostly missing or documents ended in `error`, unless `force`."""
     if full:
-        rebuilt = rebuild_task([Path(path)], get_settings(), collection, progress)
+        rebuilt = rebuild_task([Path(path)], get_settings(), collection, progress, force)
         for summary in rebuilt.runs:
             _report(summary)
         print(f"alias {rebuilt.alias} now reads {rebuilt.collection} (was {rebuilt.previous})")

@@ -57,7 +57,8 @@ class IngestSummary(BaseModel):
     documents_seen: int = 0
     documents_changed: int = 0
     documents_deleted: int = 0
-    documents_failed: int = 0
+    documents_failed: int = 0  # not indexed: quarantined, duplicate or left in `error`
+    documents_error: int = 0  # of those, left in `error` (the machine failed): older version kept, retried
     pages: int = 0
     pages_ocr: int = 0
     chunks_written: int = 0

@@ -141,17 +141,21 @@ def record_document(
     keyed_write(con, lambda: _write_document(con, run_id, version, chunks))
 
 
-def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[DocumentVersion]) -> None:
+def mark_pending(
+    con: duckdb.DuckDBPyConnection, run_id: str, versions: list[DocumentVersion], status: str = "pending"
+) -> None:
     """Flag documents whose Weaviate objects are about to change; a new one gets a row without chunks.
 
     Only `record_document` or `forget_document` clears the flag. A run killed in between leaves the document
     'pending', which the next run never takes as unchanged: it redoes the file, whatever it holds by then, or
-    deletes the document's objects if the file is gone, so no object outlives a crash unlisted."""
+    deletes the document's objects if the file is gone, so no object outlives a crash unlisted.
+    `status='error'` flags a document the machine failed to process the same way: its recorded version and
+    chunk rows stay (still searchable) and the next run retries it."""
     if not versions:
         return
     rows = [
         [v.path, v.doc_id, v.source_root, v.collection, v.content_sha256, v.config_signature, v.kind,
-         v.pages, v.pages_ocr, run_id, utc_now()]
+         v.pages, v.pages_ocr, run_id, utc_now(), status]
         for v in versions
     ]  # fmt: skip
 
@@ -160,10 +164,10 @@ def mark_pending(con: duckdb.DuckDBPyConnection, run_id: str, versions: list[Doc
             "MERGE INTO documents d USING (SELECT ?::VARCHAR AS path, ?::VARCHAR AS doc_id, ?::VARCHAR AS "
             "source_root, ?::VARCHAR AS collection, ?::VARCHAR AS content_sha256, ?::VARCHAR AS config_signature, "
             "?::VARCHAR AS kind, ?::INTEGER AS pages, ?::INTEGER AS pages_ocr, ?::VARCHAR AS last_run_id, "
-            "?::TIMESTAMP AS updated_at) s ON d.path = s.path AND d.collection = s.collection "
-            "WHEN MATCHED THEN UPDATE SET status = 'pending', last_run_id = s.last_run_id, updated_at = s.updated_at "
+            "?::TIMESTAMP AS updated_at, ?::VARCHAR AS status) s ON d.path = s.path AND d.collection = s.collection "
+            "WHEN MATCHED THEN UPDATE SET status = s.status, last_run_id = s.last_run_id, updated_at = s.updated_at "
             "WHEN NOT MATCHED THEN INSERT VALUES (s.path, s.doc_id, s.source_root, s.collection, s.content_sha256, "
-            "s.config_signature, 'pending', s.kind, s.pages, s.pages_ocr, 0, s.last_run_id, s.updated_at)",
+            "s.config_signature, s.status, s.kind, s.pages, s.pages_ocr, 0, s.last_run_id, s.updated_at)",
             rows,
         )
 

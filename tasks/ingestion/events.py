@@ -15,7 +15,7 @@ from threading import Event as StopSignal
 from schemas.collection import collection_name
 from schemas.settings import Settings
 from tasks.ingestion.chunk import config_signature
-from tasks.ingestion.extract import doc_id_for
+from tasks.ingestion.hashing import doc_id_for
 from tasks.ingestion.plan import plan_changes
 from tasks.ingestion.sources import ensure_within_source_roots, scan
 from warehouse import manifest

@@ -1,30 +1,24 @@
 """Extract text from one document: `unstructured` for text layers, tesseract OCR for pages without one.
 
 `extract_document` never returns a half-read document: it raises `BadDocument` with a reason a person can act
-on, and the caller quarantines the file.
+on when the file itself is bad (the caller quarantines it), and `MachineFailure` or another exception when the
+machine failed (a missing program, a killed tesseract, memory): the document ends in `error` and is retried.
 """
 
 from __future__ import annotations
 
-import hashlib
-import resource
 import time
-import uuid
 import zipfile
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from schemas.documents import Element, ExtractedDocument, QuarantineRecord
 from schemas.settings import Settings
-
-if TYPE_CHECKING:
-    from tasks.ingestion.prepare import Prepared
-
-DOC_NAMESPACE = uuid.UUID("5b0f7c1e-4a3d-4c59-9d8e-2f7a1c6b9e10")
+from tasks.ingestion.hashing import doc_id_for, file_sha256
+from tasks.ingestion.ocr_tools import MachineFailure, missing_tool_failure, require
+from tasks.ingestion.outcome import Outcome, cpu_seconds
 
 # Extension -> kind. The file's content must agree with its extension (see `_check_content`).
 KINDS = {
@@ -54,6 +48,8 @@ ZIP_RATIO_MIN_BYTES = 10 * 1024 * 1024
 ZIP_MAX_FILE_MULTIPLE = 20
 # Smaller images cannot hold a line of text tesseract could read.
 MIN_OCR_PIXELS = 10
+# Failures of the machine, never of the file: parsers' catch-alls let them through.
+MACHINE_ERRORS = (MachineFailure, MemoryError)
 
 
 class BadDocument(Exception):
@@ -63,19 +59,6 @@ class BadDocument(Exception):
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
-
-
-def doc_id_for(path: Path) -> str:
-    """A document's id is stable across edits: it is derived from its resolved path."""
-    return str(uuid.uuid5(DOC_NAMESPACE, str(path.resolve())))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_file(path: Path, settings: Settings) -> str:
@@ -166,7 +149,14 @@ def ocr_image(image: Image.Image | Path, languages: str) -> tuple[str, float | N
     import pytesseract
 
     source = str(image) if isinstance(image, Path) else image
-    data = pytesseract.image_to_data(source, lang=languages, output_type=pytesseract.Output.DICT)
+    try:
+        data = pytesseract.image_to_data(source, lang=languages, output_type=pytesseract.Output.DICT)
+    except pytesseract.TesseractNotFoundError as error:
+        raise missing_tool_failure("tesseract") from error
+    except pytesseract.TesseractError as error:
+        if error.status < 0:  # killed by a signal: the out-of-memory killer, a shutdown
+            raise MachineFailure(f"tesseract was killed (signal {-error.status})", error.message) from error
+        raise BadDocument("tesseract cannot read the image", f"{error.message}"[:500]) from error
     lines: dict[tuple[int, int, int], list[str]] = defaultdict(list)
     confidences = []
     for i, word in enumerate(data["text"]):
@@ -196,12 +186,24 @@ def _unstructured_elements(elements) -> list[Element]:
 
 def _pdf_page_image(reader, path: Path, page_number: int) -> Image.Image:
     """A scanned page at its native resolution when it is one embedded image, else rendered at 300 dpi."""
-    images = reader.pages[page_number - 1].images
-    if len(images) == 1:
-        return images[0].image
+    try:
+        images = reader.pages[page_number - 1].images
+        if len(images) == 1:
+            return images[0].image
+    except MACHINE_ERRORS:
+        raise
+    except Exception:  # an embedded image pypdf cannot decode: poppler renders the page instead
+        pass
     from pdf2image import convert_from_path
+    from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError, PDFSyntaxError
 
-    return convert_from_path(str(path), dpi=300, first_page=page_number, last_page=page_number)[0]
+    require("pdfinfo", "pdftoppm")
+    try:
+        return convert_from_path(str(path), dpi=300, first_page=page_number, last_page=page_number)[0]
+    except PDFInfoNotInstalledError as error:
+        raise missing_tool_failure("pdfinfo") from error
+    except (PDFPageCountError, PDFSyntaxError) as error:
+        raise BadDocument(f"corrupt PDF: page {page_number} cannot be rendered", str(error)[:500]) from error
 
 
 def _extract_pdf(path: Path, settings: Settings) -> tuple[list[Element], int, int]:
@@ -228,6 +230,8 @@ def _extract_pdf(path: Path, settings: Settings) -> tuple[list[Element], int, in
         elements = _unstructured_elements(
             partition_pdf(filename=str(path), strategy="fast", languages=settings.ocr_languages.split("+"))
         )
+    except MACHINE_ERRORS:
+        raise
     except Exception as error:  # pdfminer raises many kinds of errors on damaged files
         raise BadDocument(
             "corrupt PDF: its text layer cannot be read", f"{type(error).__name__}: {error}"
@@ -246,28 +250,43 @@ def _extract_pdf(path: Path, settings: Settings) -> tuple[list[Element], int, in
 
 
 def _extract_image(path: Path, settings: Settings) -> tuple[list[Element], int, int]:
+    """OCR each frame. Only reading the image can make it 'unreadable': an OCR call that fails is the
+    machine's failure (no tesseract, a killed process) and must not quarantine a good scan."""
+    with _open_image(path) as image:
+        if min(image.size) < MIN_OCR_PIXELS:
+            raise BadDocument(
+                f"image too small to OCR: {image.width}x{image.height} pixels "
+                f"(at least {MIN_OCR_PIXELS}x{MIN_OCR_PIXELS})"
+            )
+        frames = getattr(image, "n_frames", 1)
+        if frames == 1:  # tesseract reads the file itself: no re-encoding
+            element = _ocr_element(path, 1, settings.ocr_languages)
+            return ([element] if element else []), 1, 1
+        elements = []
+        for frame in range(frames):
+            element = _ocr_element(_frame(image, frame), frame + 1, settings.ocr_languages)
+            if element:
+                elements.append(element)
+    return elements, frames, frames
+
+
+def _open_image(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.verify()
-        with Image.open(path) as image:
-            if min(image.size) < MIN_OCR_PIXELS:
-                raise BadDocument(
-                    f"image too small to OCR: {image.width}x{image.height} pixels "
-                    f"(at least {MIN_OCR_PIXELS}x{MIN_OCR_PIXELS})"
-                )
-            frames = getattr(image, "n_frames", 1)
-            if frames == 1:  # tesseract reads the file itself: no re-encoding
-                element = _ocr_element(path, 1, settings.ocr_languages)
-                return ([element] if element else []), 1, 1
-            elements = []
-            for frame in range(frames):
-                image.seek(frame)
-                element = _ocr_element(image.convert("RGB"), frame + 1, settings.ocr_languages)
-                if element:
-                    elements.append(element)
-    except (OSError, SyntaxError) as error:
+        return Image.open(path)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
         raise BadDocument("unreadable image", f"{type(error).__name__}: {error}") from error
-    return elements, frames, frames
+
+
+def _frame(image: Image.Image, frame: int) -> Image.Image:
+    try:
+        image.seek(frame)
+        return image.convert("RGB")
+    except (OSError, EOFError, SyntaxError) as error:
+        raise BadDocument(
+            f"unreadable image: frame {frame + 1}", f"{type(error).__name__}: {error}"
+        ) from error
 
 
 def _extract_with_unstructured(path: Path, kind: str, settings: Settings) -> tuple[list[Element], int, int]:
@@ -275,6 +294,8 @@ def _extract_with_unstructured(path: Path, kind: str, settings: Settings) -> tup
 
     try:
         elements = partition(filename=str(path), languages=settings.ocr_languages.split("+"), strategy="fast")
+    except MACHINE_ERRORS:
+        raise
     except Exception as error:  # each format's parser raises its own errors
         raise BadDocument(f"cannot parse {kind} file", f"{type(error).__name__}: {error}") from error
     result = _unstructured_elements(elements)
@@ -300,6 +321,8 @@ def extract_document(path: Path, settings: Settings) -> ExtractedDocument:
         else:
             elements, pages, pages_ocr = _extract_with_unstructured(path, kind, settings)
     except FileNotFoundError as error:
+        if path.exists():  # a program the parser runs is missing, not the file
+            raise
         raise BadDocument("file disappeared while it was being read") from error
     if not elements:
         raise BadDocument("no text found" + (" (OCR read nothing)" if pages_ocr else ""))
@@ -327,48 +350,22 @@ def _check_ocr_confidence(elements: list[Element], settings: Settings) -> None:
         )
 
 
-def cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children (tesseract runs as a child process)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
-@dataclass
-class Outcome:
-    """What happened to one changed file during extraction (it crosses process boundaries)."""
-
-    path: Path
-    sha256: str
-    document: ExtractedDocument | None = None
-    problem: QuarantineRecord | None = None
-    # Chunks, validation and vectors, when they were made where the file was extracted (a Dask worker).
-    prepared: Prepared | None = None
-    cpu_seconds: float = 0.0  # extraction CPU seconds in the process that extracted it
-    failed: bool = False  # it could not be extracted for a reason outside the file: retried by the next run
-
-
 def extract_outcome(path: Path, sha256: str, settings: Settings) -> Outcome:
-    """Extract one file; any failure becomes a quarantine record instead of an exception."""
+    """Extract one file; a failure becomes an outcome with a problem instead of an exception: a bad file's
+    is quarantined, the machine's (any error but `BadDocument`) leaves the document in `error`."""
     try:
         started = cpu_seconds()
         document = extract_document(path, settings)
         return Outcome(path, sha256, document, cpu_seconds=cpu_seconds() - started)
     except BadDocument as error:
-        return Outcome(
-            path=path,
-            sha256=sha256,
-            problem=QuarantineRecord(
-                path=str(path), stage="extract", reason=error.reason, detail=error.detail
-            ),
-        )
-    except Exception as error:  # a parser bug must not stop the batch
-        return Outcome(
-            path=path,
-            sha256=sha256,
-            problem=QuarantineRecord(
-                path=str(path),
-                stage="extract",
-                reason=f"extraction failed: {type(error).__name__}",
-                detail=str(error)[:500],
-            ),
-        )
+        return _problem(path, sha256, error.reason, error.detail)
+    except MachineFailure as error:
+        return _problem(path, sha256, error.reason, error.detail, failed=True)
+    except Exception as error:  # a parser bug or the machine: retried, the older version kept meanwhile
+        reason = f"extraction failed: {type(error).__name__}"
+        return _problem(path, sha256, reason, str(error)[:500], failed=True)
+
+
+def _problem(path: Path, sha256: str, reason: str, detail: str | None, failed: bool = False) -> Outcome:
+    problem = QuarantineRecord(path=str(path), stage="extract", reason=reason, detail=detail)
+    return Outcome(path=path, sha256=sha256, problem=problem, failed=failed)

@@ -7,12 +7,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.documents import QuarantineRecord
+from schemas.errors import RagrouteError
 from schemas.settings import Settings
 from tasks.ingestion.sources import ScannedFile, scan, scan_paths, selected
 from warehouse import manifest
 from warehouse.db import session
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# Statuses of a file version that is done with: 'error' (and 'pending') are not, the next run redoes them.
+DONE = ("indexed", "quarantined", "duplicate")
+
+
+class RebuildRefused(RagrouteError):
+    """A full rebuild would lose indexed documents (an empty or mostly missing source folder, documents left
+    in `error`); the alias and the old collection are left as they were. `--force` rebuilds anyway."""
 
 
 def find_duplicates(files: list[ScannedFile], known: dict[str, manifest.KnownDocument]) -> dict[Path, Path]:
@@ -34,13 +42,13 @@ def find_duplicates(files: list[ScannedFile], known: dict[str, manifest.KnownDoc
 
 
 def is_unchanged(known: manifest.KnownDocument | None, sha256: str, signature: str) -> bool:
-    """The manifest already holds this file version under this configuration (indexed, quarantined or a
-    duplicate)."""
+    """The manifest already holds this file version under this configuration, done with (indexed, quarantined
+    or a duplicate). A document in `error` (the machine failed) or `pending` (a run died) is never unchanged."""
     return (
         known is not None
         and known.content_sha256 == sha256
         and known.config_signature == signature
-        and known.status in ("indexed", "quarantined", "duplicate")
+        and known.status in DONE
     )
 
 
@@ -84,11 +92,6 @@ def plan_changes(
     return ChangePlan(changed, deleted, duplicates, note)
 
 
-def document_hash(content_sha256: str, signature: str) -> str:
-    """Identifies one version of a document under one configuration (stored on every chunk)."""
-    return hashlib.sha256(f"{content_sha256}|{signature}".encode()).hexdigest()[:32]
-
-
 @dataclass
 class Survey:
     """A scan of a source folder held against its collection's manifest."""
@@ -97,6 +100,7 @@ class Survey:
     problems: list[QuarantineRecord]  # every entry the scan could not read
     new_problems: list[QuarantineRecord]  # those no earlier run recorded
     plan: ChangePlan
+    refusal: str | None = None  # why a rebuild of this folder must not replace the collection
 
     @property
     def nothing_to_do(self) -> bool:
@@ -118,9 +122,27 @@ def survey(
         known = manifest.known_documents(con, str(root), collection)
         reported = manifest.reported_scan_problems(con, str(root), collection)
     new_problems = [p for p in problems if (p.path, p.reason) not in reported]
+    refusal = None
     if rebuild:
+        refusal = rebuild_refusal(root, files, known, settings.delete_guard_min_seen_ratio)
         known = {}
     elif only is not None:
         known = {path: doc for path, doc in known.items() if selected(Path(path), only)}
     guard = settings.delete_guard_min_seen_ratio if only is None else None
-    return Survey(files, problems, new_problems, plan_changes(files, problems, known, signature, guard))
+    plan = plan_changes(files, problems, known, signature, guard)
+    return Survey(files, problems, new_problems, plan, refusal)
+
+
+def rebuild_refusal(
+    root: Path, files: list[ScannedFile], known: dict[str, manifest.KnownDocument], guard_ratio: float
+) -> str | None:
+    """Why a rebuild from this scan must not replace the collection: the folder is empty or the scan saw fewer
+    than `guard_ratio` of the files the manifest holds from it (an unmounted or half-synced share). The same
+    guard as an ingest's deletions: a rebuild plans every file as new, so it would drop the rest."""
+    if not known or (files and len(files) >= guard_ratio * len(known)):
+        return None
+    return (
+        f"rebuild refused: the scan of {root} saw {len(files)} of the {len(known)} files the collection holds "
+        f"from it (partial-scan guard, RAGROUTE_DELETE_GUARD_MIN_SEEN_RATIO={guard_ratio}); switching would drop "
+        "the others' chunks. Check that the folder is mounted, or force it (`ragroute ingest --full --force`)"
+    )

@@ -7,26 +7,12 @@ the worker that extracted it, and the run merges the per-file results. Either wa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from schemas.documents import Chunk
 from schemas.settings import Settings
 from tasks.ingestion.chunk import chunk_document
 from tasks.ingestion.embed import embed_texts
-from tasks.ingestion.extract import Outcome, cpu_seconds
-from tasks.ingestion.plan import document_hash
-from tasks.ingestion.validate import ExpectationOutcome, ValidationReport, validate_chunks
-
-
-@dataclass
-class Prepared:
-    """Chunks of extracted files, the validation report over them, and one vector per passed chunk."""
-
-    chunks_by_path: dict[Path, list[Chunk]] = field(default_factory=dict)
-    report: ValidationReport = field(default_factory=lambda: ValidationReport(passed=[], quarantined=[]))
-    vectors: list[list[float]] = field(default_factory=list)
-    cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds of this process
+from tasks.ingestion.hashing import document_hash
+from tasks.ingestion.outcome import Outcome, Prepared, cpu_seconds
+from tasks.ingestion.validate import ExpectationOutcome, validate_chunks
 
 
 def prepare(outcomes: list[Outcome], settings: Settings, signature: str) -> Prepared:

@@ -4,6 +4,10 @@ Readers always go through the alias, so they keep answering from the old collect
 built. Only after every source folder was indexed is the alias switched, the manifest swapped and the old
 collection dropped. A failed rebuild drops the half-built collection and leaves the alias and the manifest as
 they were.
+
+A rebuild is guarded like an ingest's deletions: it is refused (`RebuildRefused`, nothing switched) when a
+folder is empty or mostly missing against the manifest, or when documents were left in `error` (the machine
+failed: switching would drop their indexed chunks with the old collection). `force` switches anyway.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from schemas.documents import IngestSummary
 from schemas.errors import RagrouteError
 from schemas.settings import Settings
 from tasks.clients.vectorstore import connect, create_versioned_collection, point_alias
+from tasks.ingestion.plan import RebuildRefused
 from tasks.ingestion.run import Ingestion, Progress
 from warehouse import manifest
 from warehouse.db import session
@@ -36,11 +41,21 @@ class RebuildSummary:
     def chunks_written(self) -> int:
         return sum(run.chunks_written for run in self.runs)
 
+    @property
+    def documents_error(self) -> int:
+        """Documents left in `error` (only with `force`: else the rebuild is refused)."""
+        return sum(run.documents_error for run in self.runs)
+
 
 def rebuild(
-    roots: list[Path], settings: Settings, collection: str | None = None, progress: Progress | None = None
+    roots: list[Path],
+    settings: Settings,
+    collection: str | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
 ) -> RebuildSummary:
-    """Reindex `roots`, plus every other folder the collection holds documents from, into a new collection."""
+    """Reindex `roots`, plus every other folder the collection holds documents from, into a new collection;
+    `force` switches to it even when a folder is empty or mostly missing or documents ended in `error`."""
     alias = collection_name(collection or settings.collection, settings.embedding_model)
     with session(settings.warehouse_target) as con:
         known_roots = manifest.source_roots(con, alias)
@@ -49,13 +64,15 @@ def rebuild(
         target = create_versioned_collection(client, alias, settings)
         try:
             runs = [
-                Ingestion(Path(folder), settings, collection, progress, rebuild_into=target)
+                Ingestion(Path(folder), settings, collection, progress, rebuild_into=target, force=force)
                 for folder in folders
             ]
             for run in runs:
                 summary = run.run()
                 if summary.status == "failed":
                     raise RebuildFailed(f"indexing {run.root} failed: {'; '.join(summary.notes)}")
+            if not force:
+                _refuse_errors(runs)
             previous = point_alias(client, alias, target)
         except BaseException:
             client.collections.delete(target)
@@ -68,3 +85,15 @@ def rebuild(
     return RebuildSummary(
         alias=alias, collection=target, previous=previous, runs=[run.summary for run in runs]
     )
+
+
+def _refuse_errors(runs: list[Ingestion]) -> None:
+    """A rebuild that left documents in `error` must not switch: their chunks live only in the old collection."""
+    failed = [version.path for run in runs for version, _ in run.rebuilt if version.status == "error"]
+    if failed:
+        named = ", ".join(failed[:5]) + (" …" if len(failed) > 5 else "")
+        raise RebuildRefused(
+            f"rebuild refused: {len(failed)} document(s) ended in error (the machine failed; see the runs' "
+            f"notes): {named}. Switching would drop their indexed chunks with the old collection; fix the cause "
+            "and rebuild again, or force it (`ragroute ingest --full --force`)"
+        )

@@ -5,10 +5,15 @@ Weaviate under deterministic ids before the manifest records the document, so an
 when rerun. Chunks of an older version of a document are deleted after the new ones are in. Before any of a
 document's objects change, its manifest row is marked 'pending' (a new document gets one), so a rerun redoes
 or removes it even when its file was reverted or deleted after the crash.
+
+A file the machine failed to process (a missing OCR program, a killed worker, an unexpected error, a failed
+write) ends in `error`: its older version stays searchable, in Weaviate and the manifest, and the next run
+retries it. Only a bad file is quarantined and loses its older chunks.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,20 +32,24 @@ from tasks.clients.vectorstore import (
     write_objects,
 )
 from tasks.ingestion.chunk import config_signature
-from tasks.ingestion.extract import Outcome, doc_id_for
+from tasks.ingestion.hashing import doc_id_for, document_hash
 from tasks.ingestion.index import chunk_object, weaviate_unreachable
-from tasks.ingestion.plan import document_hash, survey
+from tasks.ingestion.outcome import Outcome
+from tasks.ingestion.plan import RebuildRefused, survey
 from tasks.ingestion.prepare import merge, prepare
 from tasks.ingestion.sources import (
     OutsideSourceRoots,
     ScannedFile,
     ensure_within_source_roots,
 )
-from tasks.ingestion.workers import extract_all
+from tasks.ingestion.workers import extract_all, missing_ocr_tools_warnings
 from warehouse import manifest
-from warehouse.db import session
+from warehouse.db import session_for
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
+log = logging.getLogger(__name__)
+# Paths named per reason in the run's notes about documents left in `error`.
+ERROR_PATHS_NOTED = 5
 
 
 class Ingestion:
@@ -54,10 +63,12 @@ class Ingestion:
         progress: Progress | None = None,
         paths: list[Path] | None = None,
         rebuild_into: str | None = None,
+        force: bool = False,
     ):
         """`paths`: only these files (or folders) under `root` are looked at (an event-driven reindex).
         `rebuild_into`: write every file into this fresh collection and keep the manifest records in
-        `self.rebuilt` instead of the warehouse, for a full rebuild that swaps them in at the end."""
+        `self.rebuilt` instead of the warehouse, for a full rebuild that swaps them in at the end; it is refused
+        (`RebuildRefused`) when the folder is empty or mostly missing, unless `force`."""
         self.root = ensure_within_source_roots(root, settings)
         self.settings = settings
         self.collection_name = collection_name(collection or settings.collection, settings.embedding_model)
@@ -66,6 +77,8 @@ class Ingestion:
         self.summary = IngestSummary(run_id=str(uuid.uuid4()), status="running")
         self.only = None if paths is None else [self._under_root(path) for path in paths]
         self.rebuild_into = rebuild_into
+        self.force = force
+        self.errors: dict[str, list[str]] = {}  # reason -> paths of the documents left in `error`
         self.rebuilt: list[tuple[manifest.DocumentVersion, list[Chunk]]] = []
         self.duplicates: dict[Path, Path] = {}  # a file -> the file with the same content that is kept
         self.cpu_seconds: dict[str, float] = {}  # stage -> CPU seconds, wherever the stage ran
@@ -78,7 +91,7 @@ class Ingestion:
 
     def run(self) -> IngestSummary:
         started = time.perf_counter()
-        with self._db() as con:
+        with session_for(self.settings) as con:
             manifest.start_run(con, self.summary.run_id, str(self.root), self.collection_name, self.signature)
         try:
             self._run()
@@ -92,20 +105,21 @@ class Ingestion:
                 raise unreachable from error
             raise
         finally:
+            self._note_errors()
             self.summary.seconds = round(time.perf_counter() - started, 3)
-            with self._db() as con:
+            with session_for(self.settings) as con:
                 manifest.finish_run(con, self.summary)
         return self.summary
-
-    def _db(self):
-        """A short warehouse session: other processes write between ours."""
-        return session(self.settings.warehouse_target)
 
     def _run(self) -> None:
         found = survey(
             self.root, self.collection_name, self.signature, self.settings, self.only, bool(self.rebuild_into)
         )
         self.summary.documents_seen = len(found.files) + len(found.problems)
+        if found.refusal:
+            if not self.force:
+                raise RebuildRefused(found.refusal)
+            self._note(f"forced: {found.refusal.removeprefix('rebuild refused: ')}")
         self._quarantine(found.new_problems)
         self.summary.documents_failed += len(found.new_problems)
         plan = found.plan
@@ -116,6 +130,8 @@ class Ingestion:
         self.progress("scanned", 0, len(changed))
         if not changed and not deleted:
             return
+        for warning in missing_ocr_tools_warnings(self.settings) if changed else []:
+            self._note(warning)
         with connect(self.settings) as client:
             self.weaviate = (
                 use_collection(client, self.rebuild_into, self.settings)
@@ -157,7 +173,7 @@ class Ingestion:
         for stage, seconds in prepared.cpu_seconds.items():
             self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + seconds
         chunks_by_path, report, vectors = prepared.chunks_by_path, prepared.report, prepared.vectors
-        with self._db() as con:
+        with session_for(self.settings) as con:
             manifest.add_validation_results(con, self.summary.run_id, report.outcomes)
         self._quarantine(report.quarantined)
         failed_checks = {r.path: r.reason.split(": ", 1)[-1] for r in report.quarantined}  # path -> checks
@@ -185,32 +201,42 @@ class Ingestion:
                     ],
                 )
             elif rejected:
-                records = [
-                    QuarantineRecord(
-                        path=str(outcome.path),
-                        chunk_id=f.uuid,
-                        stage="index",
-                        reason="Weaviate rejected the chunk",
-                        detail=f.message,
-                    )
-                    for f in rejected
-                ]
-                self._fail(outcome, records, status="error")
+                reason = f"Weaviate rejected {len(rejected)} of its {len(chunks)} chunk(s)"
+                self._fail(outcome, [QuarantineRecord(path=str(outcome.path), stage="index", reason=reason,
+                                                      detail=rejected[0].message)], status="error")  # fmt: skip
             else:
                 self.summary.chunks_written += len(chunks)
                 self._store(outcome, status="indexed", chunks=chunks)
 
     def _fail(self, outcome: Outcome, records: list[QuarantineRecord], status: str = "quarantined") -> None:
-        """Record a file that was not indexed. A bad file's older chunks go; after a failed write ('error'),
-        the older version stays searchable and the file is retried on the next run."""
-        self._quarantine(records)
+        """Record a file that was not indexed. A bad file is quarantined and its older chunks go; after a
+        failure of the machine or a failed write ('error'), see `_error`."""
         self.summary.documents_failed += 1
-        self._store(outcome, status=status, chunks=[], replace_index=status != "error")
+        if status == "error":
+            self._error(outcome, records[0])
+            return
+        self._quarantine(records)
+        self._store(outcome, status=status, chunks=[])
 
-    def _store(self, outcome: Outcome, status: str, chunks: list[Chunk], replace_index: bool = True) -> None:
+    def _error(self, outcome: Outcome, record: QuarantineRecord) -> None:
+        """Leave the document in `error`: nothing is quarantined and its older version (chunks in Weaviate and
+        the manifest) stays as it was, searchable; the next run retries the file. The reason goes to the
+        run's notes."""
+        self.summary.documents_error += 1
+        self.errors.setdefault(record.reason, []).append(str(outcome.path))
+        detail = f" ({record.detail[:300]})" if record.detail else ""
+        log.warning("%s: %s%s; left in error, retried by the next run", outcome.path, record.reason, detail)
+        version = self._version(outcome, "error")
+        if self.rebuild_into:
+            self.rebuilt.append((version, []))
+            return
+        with session_for(self.settings) as con:
+            manifest.mark_pending(con, self.summary.run_id, [version], status="error")
+
+    def _store(self, outcome: Outcome, status: str, chunks: list[Chunk]) -> None:
         """Drop the document's chunks of other versions from Weaviate, then record this version."""
         doc_id = doc_id_for(outcome.path)
-        if replace_index and not self.rebuild_into:
+        if not self.rebuild_into:
             doc_hash = document_hash(outcome.sha256, self.signature)
             stale = Filter.by_property("doc_id").equal(doc_id)
             if chunks:
@@ -220,7 +246,7 @@ class Ingestion:
         if self.rebuild_into:
             self.rebuilt.append((version, chunks))
             return
-        with self._db() as con:
+        with session_for(self.settings) as con:
             manifest.record_document(con, self.summary.run_id, version, chunks)
 
     def _version(self, outcome: Outcome, status: str) -> manifest.DocumentVersion:
@@ -236,7 +262,7 @@ class Ingestion:
         """Flag documents before their Weaviate objects change, so a crash before they are recorded is redone
         by the next run (see `manifest.mark_pending`). A rebuild writes into a collection nobody reads yet."""
         if not self.rebuild_into:
-            with self._db() as con:
+            with session_for(self.settings) as con:
                 manifest.mark_pending(con, self.summary.run_id, versions)
 
     def _remove_deleted(self, deleted: list[manifest.KnownDocument]) -> None:
@@ -251,14 +277,27 @@ class Ingestion:
             self.summary.chunks_deleted += delete_where(
                 self.weaviate, Filter.by_property("doc_id").equal(document.doc_id)
             )
-            with self._db() as con:
+            with session_for(self.settings) as con:
                 manifest.forget_document(con, document.path, self.collection_name)
             self.summary.documents_deleted += 1
+
+    def _note(self, note: str) -> None:
+        log.warning(note)
+        self.summary.notes.append(note)
+
+    def _note_errors(self) -> None:
+        """One note per reason documents were left in `error`, naming the first few."""
+        for reason, paths in self.errors.items():
+            named = ", ".join(paths[:ERROR_PATHS_NOTED]) + (" …" if len(paths) > ERROR_PATHS_NOTED else "")
+            self.summary.notes.append(
+                f"{len(paths)} document(s) left in error, their older version kept and retried by the next run: "
+                f"{reason}: {named}"
+            )
 
     def _quarantine(self, records: list[QuarantineRecord]) -> None:
         if not records:
             return
-        with self._db() as con:
+        with session_for(self.settings) as con:
             manifest.add_quarantine(con, self.summary.run_id, records)
         self.summary.quarantined += len(records)
 
@@ -270,5 +309,6 @@ def ingest(
     progress: Progress | None = None,
     paths: list[Path] | None = None,
 ) -> IngestSummary:
-    """Bring the collection up to date with the files under `root` (or only with `paths` under it)."""
+    """Bring the collection up to date with the files under `root` (or only with `paths` under it).
+    `summary.documents_error` counts the documents left in `error` (retried by the next run)."""
     return Ingestion(root, settings, collection, progress, paths=paths).run()

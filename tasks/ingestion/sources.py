@@ -14,7 +14,7 @@ from pathlib import Path
 from schemas.documents import QuarantineRecord
 from schemas.errors import RagrouteError
 from schemas.settings import Settings
-from tasks.ingestion.extract import file_sha256
+from tasks.ingestion.hashing import file_sha256
 
 
 class SourceUnavailable(RagrouteError):

@@ -5,7 +5,9 @@ On Dask each file is one task that extracts, OCRs, chunks, validates and embeds 
 the file by its path: every worker must see the source folders at the same paths (a shared mount). Dask's
 scheduler runs a task again on another worker when the worker running it dies; after
 `distributed.scheduler.allowed-failures` deaths it gives up, and the file is recorded as failed (status
-'error', retried by the next run). Writes to Weaviate and the manifest stay in the ingest process.
+'error': its older version stays searchable and the next run retries it). A local extraction process that dies
+(killed, out of memory) leaves the files it held in 'error' the same way. Writes to Weaviate and the manifest
+stay in the ingest process.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,7 +26,9 @@ from pathlib import Path
 from schemas.documents import QuarantineRecord
 from schemas.errors import RagrouteError
 from schemas.settings import Settings, apply_library_environment
-from tasks.ingestion.extract import Outcome, extract_outcome
+from tasks.ingestion.extract import extract_outcome
+from tasks.ingestion.ocr_tools import missing_ocr_tools, missing_tools_warning
+from tasks.ingestion.outcome import Outcome
 from tasks.ingestion.prepare import prepare
 from tasks.ingestion.sources import ScannedFile
 
@@ -55,13 +60,45 @@ def extract_all(changed: list[ScannedFile], settings: Settings, signature: str) 
             yield extract_outcome(item.path, item.sha256, settings)
         return
     pool = _extraction_pool(settings.ingest_workers)
-    futures = [pool.submit(extract_outcome, item.path, item.sha256, settings) for item in changed]
+    futures = {pool.submit(extract_outcome, item.path, item.sha256, settings): item for item in changed}
     try:
         for future in as_completed(futures):
-            yield future.result()
+            yield _pool_outcome(future, futures[future], pool)
     finally:
         for future in futures:
             future.cancel()
+
+
+def _pool_outcome(future: Future, item: ScannedFile, pool: ProcessPoolExecutor) -> Outcome:
+    """The file's outcome; when an extraction process died (killed, out of memory) the pool is broken: every
+    file it held fails (status 'error') and the next run starts a new pool."""
+    try:
+        return future.result()
+    except BrokenProcessPool as error:
+        _extraction_pool.cache_clear()
+        pool.shutdown(wait=False, cancel_futures=True)
+        reason = "extraction failed: an extraction process died (killed or out of memory)"
+        problem = QuarantineRecord(
+            path=str(item.path), stage="extract", reason=reason, detail=str(error)[:500]
+        )
+        return Outcome(item.path, item.sha256, problem=problem, failed=True)
+
+
+def missing_ocr_tools_warnings(settings: Settings) -> list[str]:
+    """A warning naming the OCR programs missing where files are extracted: this machine, or each group of
+    Dask workers that lacks the same ones."""
+    if not settings.dask_address:
+        warning = missing_tools_warning(missing_ocr_tools())
+        return [warning] if warning else []
+    client = dask_client(settings.dask_address, settings.dask_connect_timeout_s)
+    by_missing: dict[tuple[str, ...], list[str]] = {}
+    for worker, missing in client.run(missing_ocr_tools).items():
+        if missing:
+            by_missing.setdefault(tuple(missing), []).append(worker)
+    return [
+        missing_tools_warning(list(missing), f" on Dask worker(s) {', '.join(sorted(workers))}")
+        for missing, workers in by_missing.items()
+    ]
 
 
 def extract_and_prepare(path: Path, sha256: str, settings: Settings, signature: str) -> Outcome:
