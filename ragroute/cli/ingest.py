@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
-from ragroute.cli.common import progress, start_flows
+from ragroute.cli.common import fail, progress, start_flows
 from ragroute.terminal import console
 from schemas.settings import get_settings
 
 SUMMARY_KEYS = ("documents_seen", "documents_changed", "pages", "pages_ocr", "chunks_written", "chunks_deleted",
-                "documents_failed", "quarantined", "seconds")  # fmt: skip
+                "documents_failed", "documents_error", "quarantined", "seconds")  # fmt: skip
 
 
 def ingest_command(
@@ -23,12 +23,20 @@ def ingest_command(
         "--full",
         help="Rebuild the whole collection into a new one and switch its alias (no downtime).",
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="With --full: switch even when the folder is empty or mostly missing or documents ended in error "
+        "(their indexed chunks are dropped).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Index new and changed documents under PATH into Weaviate; remove chunks of deleted ones."""
     from tasks.ingestion.sources import ensure_within_source_roots
     from tasks.ingestion.unchanged import record_if_unchanged
 
+    if force and not full:
+        fail("--force applies to a rebuild: use it with --full")
     ensure_within_source_roots(path, get_settings())  # refused before a flow run starts
     result = None if full else record_if_unchanged(path, get_settings(), collection)  # no flow for no work
     if result is None:
@@ -36,7 +44,7 @@ def ingest_command(
         from flows.ingest import ingest_flow
 
         with progress("ingest") as show:
-            result = ingest_flow(str(path), collection, show, full)
+            result = ingest_flow(str(path), collection, show, full, force)
     if full:
         _print_rebuild(result, as_json)
     else:
@@ -44,6 +52,8 @@ def ingest_command(
 
 
 def _print_rebuild(result, as_json: bool) -> None:
+    for note in (note for run in result.runs for note in run.notes):
+        console.print(f"[yellow]note:[/yellow] {note}")
     console.print(f"alias {result.alias} now reads {result.collection} (previous: {result.previous or '-'})")
     if as_json:
         typer.echo(
@@ -67,7 +77,8 @@ def _print_summary(summary, as_json: bool) -> None:
     else:
         console.print(
             f"{summary.status}: {summary.documents_changed} of {summary.documents_seen} documents "
-            f"changed, {summary.documents_failed} failed, {summary.chunks_written} chunks written, "
+            f"changed, {summary.documents_failed} failed ({summary.documents_error} left in error, retried by the "
+            f"next run), {summary.chunks_written} chunks written, "
             f"{summary.chunks_deleted} deleted, {summary.quarantined} quarantined ({summary.seconds:.1f}s)"
         )
 

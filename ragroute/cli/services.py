@@ -62,6 +62,8 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
     llm, weaviate = found["llm"], found["weaviate"]
     if llm["profile"]:
         console.print("endpoint profile: " + "; ".join(llm["profile"]["lines"]))
+    if found["ocr"]["warning"]:
+        console.print(f"[yellow]warning:[/yellow] {found['ocr']['warning']}")
     if len(weaviate["nodes"]) > 1:
         nodes = Table("weaviate node", "status", "pid")
         for node in weaviate["nodes"]:
@@ -99,6 +101,14 @@ def _status_table(found: dict) -> Table:
         f"warehouse ({warehouse['backend']})",
         warehouse["location"],
         f"schema {warehouse['schema_version']}" if warehouse["answers"] else f"[red]{warehouse['error']}",
+        "-",
+        "-",
+    )
+    ocr = found["ocr"]
+    table.add_row(
+        "ocr (tesseract, poppler)",
+        ", ".join(path or f"[red]{name} missing" for name, path in ocr["programs"].items()),
+        "ready" if not ocr["missing"] else f"[red]missing: {', '.join(ocr['missing'])}",
         "-",
         "-",
     )

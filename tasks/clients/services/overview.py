@@ -12,6 +12,7 @@ from tasks.clients.services.probes import (
 )
 from tasks.clients.services.specs import weaviate_node_name, weaviate_service_name
 from tasks.clients.services.supervision import managed_weaviate_nodes, running_pid
+from tasks.ingestion.ocr_tools import ocr_tools_status
 from warehouse.db import backend_status
 
 
@@ -64,4 +65,5 @@ def status(settings: Settings) -> dict[str, dict]:
             "pid": running_pid(settings, "prefect"),
         },
         "warehouse": backend_status(settings.warehouse_target),
+        "ocr": ocr_tools_status(),  # tesseract and poppler on this machine's PATH
     }
