@@ -161,6 +161,8 @@ def stop(settings: Settings, name: str, timeout_s: float = 30.0) -> bool:
         _signal_group(pid, signal.SIGKILL)
         while process_alive(pid):
             time.sleep(0.1)
+    with contextlib.suppress(ChildProcessError):  # started by this process: collect its exit status
+        os.waitpid(pid, 0)
     _pid_file(settings, name).unlink(missing_ok=True)
     return True
 
