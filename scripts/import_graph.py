@@ -1,7 +1,8 @@
 """Check the package's import graph: no cycles between modules, and nothing below the CLI imports `ragroute/`.
 
 Run from the project root: `python -m scripts.import_graph`. Prints the graph's size, or each problem and exits 1.
-Imports inside functions count; imports under `if TYPE_CHECKING:` do not (they never run).
+Every import counts: inside functions, and under `if TYPE_CHECKING:` (a cycle that only type checking sees
+is still a cycle between ideas, and a later runtime import would make it real).
 """
 
 from __future__ import annotations
@@ -21,20 +22,10 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _runtime_nodes(tree: ast.AST):
-    """Every node, except what sits under `if TYPE_CHECKING:`."""
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
-            yield from (n for child in node.orelse for n in [child, *_runtime_nodes(child)])
-            continue
-        yield node
-        yield from _runtime_nodes(node)
-
-
 def imports_of(path: Path, modules: set[str]) -> set[str]:
     """The project modules that `path` imports (`from package import module` resolves to the module)."""
     found = set()
-    for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -46,8 +37,8 @@ def import_graph() -> dict[str, set[str]]:
     paths = [path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))]
     modules = {module_name(path) for path in paths}
     graph = {module_name(path): imports_of(path, modules) for path in paths}
-    for module, imported in graph.items():  # a package's own __init__ is not an edge worth keeping
-        imported.discard(module.rpartition(".")[0])
+    for module, imported in graph.items():  # a module itself and its package's __init__ are no edges to keep
+        imported -= {module, module.rpartition(".")[0]}
     return graph
 
 
