@@ -1,42 +1,65 @@
 """Ingestion benchmark: OCR throughput against raw tesseract, and the cost of incremental reruns.
 
-Run with the services up (`ragroute services up`):
-  .venv/bin/python -m bench.ingest [--pages 24] [--dask-workers 1|2]
+Run with the services up (`ragroute services up`), under the machine's heavy-work lock when others share it:
+  .venv/bin/python -m bench.ingest [--pages 24] [--dask-workers 1|2] [--profile DIR] [--out FILE]
 With --dask-workers N a Dask scheduler and N worker processes (one thread each) are started on loopback and
 files are extracted, OCR'd, chunked, validated and embedded there; raw tesseract then runs N at a time.
 
 Measured in one run, on generated scanned pages (PNG, 1700x2200):
   1. raw tesseract: `tesseract PAGE stdout` on every page, as many at once as ragroute has workers
-     (OMP_THREAD_LIMIT=1, as ragroute's workers) -> pages/s;
+     (OMP_THREAD_LIMIT=1, as ragroute's workers) -> pages/s and its CPU seconds;
   2. ragroute full ingest of the same pages (OCR + chunk + validate + embed + Weaviate + manifest) -> pages/s;
      target: >= 0.85x raw;
   3. a rerun with nothing changed, as a share of the full run (target <= 2%);
   4. a rerun with one of N pages changed (target <= 1/N + 5%).
 Runs 2-4 happen in one process, as in a long-lived worker, after a warm-up ingest of two other pages
 that loads the embedding model and the GX suite once (that one-time start-up cost is printed separately).
+For each run the CPU seconds of every stage are printed (wherever it ran), those of the ingest process
+outside the stages (Weaviate and DuckDB writes, scanning, orchestration), and those of the Weaviate server
+when ragroute started it on this machine (it shares the cores with OCR). The machine's load average is
+printed before and after: wall-clock ratios are only meaningful on an otherwise idle machine.
+--profile DIR writes a cProfile of the ingest process for each run: full.prof, unchanged.prof and
+one_changed.prof (read one with `python -m pstats`).
+Everything the benchmark made is removed at the end: its Weaviate collections, their manifest rows, its files.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
-from schemas.settings import apply_library_environment, get_settings
+from schemas.collection import collection_name
+from schemas.documents import IngestSummary
+from schemas.settings import Settings, apply_library_environment, get_settings
+from tasks.clients import services
+from tasks.clients.vectorstore import connect, live_collection
 from tasks.evaluation.mini import page_image
-from tasks.ingestion.extract import cpu_seconds
 from tasks.ingestion.run import Ingestion
 from tasks.testbed.corpus import body
 from tasks.testbed.dask_cluster import DaskCluster
+from warehouse import manifest
+from warehouse.db import session
+
+PREPARE_STAGES = ("chunk", "validate", "embed")
 
 
-def raw_tesseract(pages: list[Path], workers: int, languages: str) -> float:
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def raw_tesseract(pages: list[Path], workers: int, languages: str) -> tuple[float, float]:
+    """Wall and CPU seconds of `tesseract PAGE stdout` over every page, `workers` at a time."""
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
     def run(page: Path) -> None:
@@ -44,24 +67,59 @@ def raw_tesseract(pages: list[Path], workers: int, languages: str) -> float:
             ["tesseract", str(page), "stdout", "-l", languages], env=env, check=True, capture_output=True
         )
 
-    started = time.perf_counter()
+    cpu_before, started = children_cpu_seconds(), time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(run, pages))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu_seconds() - cpu_before
 
 
-def ingest(folder: Path, settings, collection: str):
-    """One ingest run; prints the CPU seconds of each stage (wherever it ran) and of this process."""
-    run = Ingestion(folder, settings, collection)
-    before = cpu_seconds()
-    summary = run.run()
-    stages = "  ".join(f"{stage} {seconds:.1f}" for stage, seconds in run.cpu_seconds.items())
-    print(f"  {collection}: {summary.seconds:.2f}s wall; CPU s by stage: {stages}; "
-          f"ingest process (incl. Weaviate, DuckDB) {cpu_seconds() - before:.1f}")  # fmt: skip
-    return summary
+def weaviate_cpu_seconds(settings: Settings) -> float | None:
+    """CPU seconds of the local Weaviate server so far (None when ragroute did not start one here)."""
+    pid = services.running_pid(settings, services.weaviate_service_name(0))
+    if pid is None:
+        return None
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _warm_up(settings) -> None:
+class Run:
+    """One ingest run and the CPU seconds it cost: by stage wherever the stage ran, and of this process."""
+
+    def __init__(self, folder: Path, settings: Settings, collection: str, profile: Path | None = None):
+        self.ingestion = Ingestion(folder, settings, collection)
+        profiler = cProfile.Profile() if profile else None
+        before, weaviate_before = time.process_time() + children_cpu_seconds(), weaviate_cpu_seconds(settings)
+        with profiler or nullcontext():
+            self.summary: IngestSummary = self.ingestion.run()
+        self.process_cpu = time.process_time() + children_cpu_seconds() - before
+        weaviate_after = weaviate_cpu_seconds(settings)
+        self.weaviate_cpu = weaviate_after - weaviate_before if weaviate_before is not None else None
+        if profiler:
+            profiler.dump_stats(profile)
+        self.stages = dict(self.ingestion.cpu_seconds)
+        here = [] if settings.dask_address else list(PREPARE_STAGES)
+        if settings.dask_address is None and (
+            self.summary.documents_changed <= 1 or settings.ingest_workers <= 1
+        ):
+            here.append("extract")  # extracted in this process (tesseract is its child)
+        self.outside_stages = self.process_cpu - sum(self.stages.get(stage, 0.0) for stage in here)
+        stages = "  ".join(f"{stage} {seconds:.2f}" for stage, seconds in self.stages.items())
+        weaviate = f"; Weaviate server {self.weaviate_cpu:.2f}" if self.weaviate_cpu is not None else ""
+        print(f"  {collection}: {self.summary.seconds:.2f}s wall; CPU s by stage: {stages or '-'}; ingest "
+              f"process {self.process_cpu:.2f} (outside the stages: {self.outside_stages:.2f}){weaviate}")  # fmt: skip
+
+    @property
+    def seconds(self) -> float:
+        return self.summary.seconds
+
+    def cpu(self) -> dict:
+        return {"stages": {k: round(v, 2) for k, v in self.stages.items()},
+                "ingest_process": round(self.process_cpu, 2),
+                "ingest_process_outside_stages": round(self.outside_stages, 2),
+                "weaviate_server": self.weaviate_cpu and round(self.weaviate_cpu, 2)}  # fmt: skip
+
+
+def _warm_up(settings: Settings) -> None:
     """Load the embedding model and the validation suite (returns nothing: GX objects do not pickle)."""
     from tasks.ingestion.embed import embed_texts
     from tasks.ingestion.validate import _chunk_batch_definition
@@ -71,16 +129,35 @@ def _warm_up(settings) -> None:
     _chunk_batch_definition()
 
 
-def _warm_workers(cluster: DaskCluster, settings) -> None:
+def _warm_workers(cluster: DaskCluster, settings: Settings) -> None:
     """Load the embedding model and the validation suite in every Dask worker process."""
     with cluster.client() as client:
         client.run(_warm_up, settings)
+
+
+def remove_collections(settings: Settings, names: list[str]) -> None:
+    """Drop the benchmark's Weaviate collections (alias and collection) and their manifest rows."""
+    with connect(settings) as client:
+        for name in names:
+            target = live_collection(client, name)
+            if client.alias.get(alias_name=name) is not None:
+                client.alias.delete(alias_name=name)
+            if target is not None:
+                client.collections.delete(target)
+    with session(settings.warehouse_target) as con:
+        for name in names:
+            manifest.forget_collection(con, name)
+
+
+def load_average() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=24)
     parser.add_argument("--dask-workers", type=int, help="Dask worker processes (one thread each)")
+    parser.add_argument("--profile", type=Path, help="write cProfiles of the ingest process's runs here")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     apply_library_environment()
@@ -92,18 +169,22 @@ def main() -> None:
         settings = settings.model_copy(
             update={"dask_address": cluster.address, "ingest_workers": args.dask_workers}
         )
+    collections: list[str] = []
     try:
         if cluster:
             _warm_workers(cluster, settings)
-        measure(args, settings, work)
+        measure(args, settings, work, collections)
     finally:
+        if collections:
+            remove_collections(settings, collections)
         if cluster:
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure(args: argparse.Namespace, settings, work: Path) -> None:
+def measure(args: argparse.Namespace, settings: Settings, work: Path, collections: list[str]) -> None:
     """Raw tesseract, then ragroute's full ingest and the two reruns; prints the results."""
+    load_before = load_average()
     folder = work / "scans"
     folder.mkdir()
     pages = []
@@ -111,30 +192,43 @@ def measure(args: argparse.Namespace, settings, work: Path) -> None:
         path = folder / f"page{i:03d}.png"
         page_image(body(f"topic{i}", sentences=14)).save(path)
         pages.append(path)
-    collection = f"Bench_{int(time.time())}"
+    base = f"Bench_{os.getpid()}_{int(time.time())}"
     warmup = work / "warmup"
     warmup.mkdir()
     for i in range(2):
         page_image(body(f"warmup{i}")).save(warmup / f"w{i}.png")
-    startup = ingest(warmup, settings, collection=f"{collection}_warmup")
 
-    raw_s = raw_tesseract(pages, settings.ingest_workers, settings.ocr_languages)
-    full = ingest(folder, settings, collection=collection)
-    assert full.pages_ocr == args.pages and full.quarantined == 0, full
-    unchanged = ingest(folder, settings, collection=collection)
-    assert unchanged.documents_changed == 0
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+
+    def run(source: Path, collection: str, label: str | None = None) -> Run:
+        name = collection_name(collection, settings.embedding_model)
+        if name not in collections:
+            collections.append(name)  # removed at the end, even when the run fails
+        return Run(
+            source, settings, collection, args.profile / f"{label}.prof" if args.profile and label else None
+        )
+
+    startup = run(warmup, f"{base}_warmup")
+    raw_s, raw_cpu = raw_tesseract(pages, settings.ingest_workers, settings.ocr_languages)
+    full = run(folder, base, "full")
+    assert full.summary.pages_ocr == args.pages and full.summary.quarantined == 0, full.summary
+    unchanged = run(folder, base, "unchanged")
+    assert unchanged.summary.documents_changed == 0
     page_image(body("changed-topic", sentences=14)).save(pages[0])
-    one = ingest(folder, settings, collection=collection)
-    assert one.documents_changed == 1
+    one = run(folder, base, "one_changed")
+    assert one.summary.documents_changed == 1
 
-    raw_rate = args.pages / raw_s
-    our_rate = args.pages / full.seconds
+    raw_rate, our_rate = args.pages / raw_s, args.pages / full.seconds
     results = {
         "pages": args.pages,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "warmup_s": startup.seconds,
         "workers": settings.ingest_workers,
         "dask_workers": args.dask_workers,
         "raw_tesseract_s": round(raw_s, 2),
+        "raw_tesseract_cpu_s": round(raw_cpu, 2),
         "raw_pages_per_s": round(raw_rate, 3),
         "ingest_full_s": full.seconds,
         "ingest_pages_per_s": round(our_rate, 3),
@@ -144,21 +238,20 @@ def measure(args: argparse.Namespace, settings, work: Path) -> None:
         "one_changed_rerun_s": one.seconds,
         "one_changed_share_of_full": round(one.seconds / full.seconds, 4),
         "one_changed_target": round(1 / args.pages + 0.05, 4),
+        "cpu_s": {"full": full.cpu(), "unchanged": unchanged.cpu(), "one_changed": one.cpu()},
     }
+    r = results
+    print(f"load average before {r['load_average_before']}, after {r['load_average_after']} "
+          "(wall-clock ratios are valid only on an otherwise idle machine)")  # fmt: skip
     print(f"warm-up (2 pages, loads models) {startup.seconds:.2f}s")
-    print(f"raw tesseract     {raw_s:7.2f}s  {raw_rate:.3f} pages/s")
-    print(
-        f"ragroute ingest   {full.seconds:7.2f}s  {our_rate:.3f} pages/s  -> {results['throughput_vs_raw']:.2f}x raw "
-        "(target >= 0.85x)"
-    )
-    print(
-        f"unchanged rerun   {unchanged.seconds:7.2f}s  -> {results['unchanged_share_of_full']:.2%} of full "
-        "(target <= 2%)"
-    )
-    print(
-        f"1 of {args.pages} changed  {one.seconds:7.2f}s  -> {results['one_changed_share_of_full']:.2%} of full "
-        f"(target <= {results['one_changed_target']:.2%})"
-    )
+    print(f"raw tesseract     {raw_s:7.2f}s  {raw_rate:.3f} pages/s  ({raw_cpu:.1f} CPU s)")
+    print(f"ragroute ingest   {full.seconds:7.2f}s  {our_rate:.3f} pages/s  -> {r['throughput_vs_raw']:.2f}x raw "
+          f"(target >= 0.85x); CPU s: extract {full.stages.get('extract', 0):.1f}, "
+          f"ingest process {full.process_cpu:.1f} (outside the stages {full.outside_stages:.1f})")  # fmt: skip
+    print(f"unchanged rerun   {unchanged.seconds:7.2f}s  -> {r['unchanged_share_of_full']:.2%} of full "
+          "(target <= 2%)")  # fmt: skip
+    print(f"1 of {args.pages} changed  {one.seconds:7.2f}s  -> {r['one_changed_share_of_full']:.2%} of full "
+          f"(target <= {r['one_changed_target']:.2%})")  # fmt: skip
     print(json.dumps(results))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
