@@ -11,7 +11,8 @@ the answer step) or `0shot_no_context` as the config says; `rag` its RAG templat
 document order itself (so `rag_reorder` and `rag_docorder` are not run there). LongBench's rule that a few
 tasks are sent without the chat template is kept (`uses_chat_template`).
 A failed prediction keeps its error and scores as LongBench scores an empty answer, so every method is scored
-on the same examples. A run is resumable: the same run id answers only what is missing (or failed) before.
+on the same examples (`predictions.prediction_row`). A run is resumable: the same run id answers only what is
+missing (or failed) before.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tasks.clients.llm import LLM, Completion
 from tasks.clients.profile import EndpointProfile, endpoint_profile
 from tasks.clients.vectorstore import connect, replication_factor, use_collection
 from tasks.evaluation import longbench_v2, scoring
+from tasks.evaluation.predictions import Answer, Unit, prediction_row
 from tasks.evaluation.retrieval import (
     RetrievedChunk,
     format_chunks,
@@ -49,7 +51,7 @@ from tasks.evaluation.summary import EvalSummary, close_run, code_version
 from tasks.ingestion.embed import embed_texts
 from tasks.routing import self_route
 from warehouse import results
-from warehouse.db import session
+from warehouse.db import session_for
 
 Progress = Callable[[str, int, int], None]
 
@@ -135,7 +137,7 @@ class BenchmarkRun:
 
     # -- running -----------------------------------------------------------------------------------------
     def run(self) -> EvalSummary:
-        with self._db() as con:
+        with session_for(self.settings) as con:
             results.refresh_prices(con, self.prices)
             results.start_run(
                 con,
@@ -157,7 +159,7 @@ class BenchmarkRun:
             llm = LLM(self.settings, model=self.model, count_tokens=self.tokenizer.count)
             errors = asyncio.run(self._answer_all(units, llm))
         except Exception:
-            with self._db() as con:
+            with session_for(self.settings) as con:
                 results.finish_run(con, self.run_id, "failed")
             raise
         summary = close_run(
@@ -172,10 +174,6 @@ class BenchmarkRun:
         )
         summary.skipped = skipped
         return summary
-
-    def _db(self):
-        """A short warehouse session: other processes write between ours."""
-        return session(self.settings.warehouse_target)
 
     def _config_record(self) -> dict:
         return {"methods": self.config.methods, "ks": self.config.k, "retriever": self.config.retriever,
@@ -225,7 +223,7 @@ class BenchmarkRun:
                      if example.evidence else None, keys[example_id][1]]
                     for rank, chunk in enumerate(chunks, start=1)
                 ]  # fmt: skip
-                with self._db() as con:
+                with session_for(self.settings) as con:
                     results.write_retrievals(con, rows)
                 self.progress("retrieving", done, len(needed))
 
@@ -237,7 +235,7 @@ class BenchmarkRun:
             ]
             for done, future in enumerate(asyncio.as_completed(tasks), start=1):
                 row, score = await future
-                with self._db() as con:
+                with session_for(self.settings) as con:
                     results.write_prediction(con, row, score)
                 errors += row["error"] is not None
                 self.progress(f"{row['method']} {row['example_id']}", done, len(units))
@@ -259,31 +257,27 @@ class BenchmarkRun:
         return self._row(example, method, k, routed)
 
     def _row(self, example: Example, method: str, k: int, routed: self_route.Routed) -> tuple[dict, tuple]:
-        """The prediction row and its score. A failed prediction scores as LongBench scores an empty answer (so
-        every method is scored on the same examples) and keeps its error; Self-Route's first step is stored with
-        its own tokens and score; the list cost prices the answer, the spent cost what the calls were billed."""
-        error, first = routed.error, routed.first_step
-        step1, billed = routed.answered_first_step, routed.billed
-        row = {
-            "run_id": self.run_id, "example_id": example.id, "dataset": example.dataset, "method": method, "k": k,
-            "retriever": self.config.retriever if method in RETRIEVAL_METHODS else None, "model": self.model,
-            "route": None if error else routed.route, "prediction": None if error else routed.final.text,
-            "step1_prediction": first.text if first else None, "decline_prob": first.decline_prob if first else None,
-            "step1_declined": routed.text_declined,
-            "prompt_tokens": routed.prompt_tokens, "completion_tokens": routed.completion_tokens,
-            "tokens_estimated": any(c.tokens_estimated for c in routed.spent),
-            "cost_usd": None if error
-            else cost_usd(self.prices, self.model, routed.prompt_tokens, routed.completion_tokens),
-            "latency_ms": sum(c.latency_ms for c in routed.spent), "cached": all(c.cached for c in routed.spent),
-            "error": error, "cached_prompt_tokens": routed.cached_prompt_tokens,
-            "spent_cost_usd": spent_usd(self.prices, self.model, billed.prompt_tokens, billed.cached_prompt_tokens,
-                                        billed.completion_tokens),
-            "step1_prompt_tokens": step1.prompt_tokens if step1 else None,
-            "step1_completion_tokens": step1.completion_tokens if step1 else None,
-            "step1_score": self._score(example, step1.text or "") if step1 else None,
-        }  # fmt: skip
+        """The prediction row and its score (`predictions.prediction_row`); the list cost prices the answer,
+        the spent cost what the calls were billed."""
+        first, step1, billed = routed.first_step, routed.answered_first_step, routed.billed
+        unit = Unit(self.run_id, example.id, example.dataset, method, k,
+                    self.config.retriever if method in RETRIEVAL_METHODS else None, self.model)  # fmt: skip
+        answer = Answer(
+            text=routed.final.text, route=routed.route, error=routed.error,
+            prompt_tokens=routed.prompt_tokens, completion_tokens=routed.completion_tokens,
+            cached_prompt_tokens=routed.cached_prompt_tokens,
+            cost_usd=cost_usd(self.prices, self.model, routed.prompt_tokens, routed.completion_tokens),
+            spent_cost_usd=spent_usd(self.prices, self.model, billed.prompt_tokens, billed.cached_prompt_tokens,
+                                     billed.completion_tokens),
+            latency_ms=sum(c.latency_ms for c in routed.spent), cached=all(c.cached for c in routed.spent),
+            tokens_estimated=any(c.tokens_estimated for c in routed.spent),
+            decline_prob=first.decline_prob if first else None,
+            step1_text=(step1.text or "") if step1 else None, step1_declined=routed.text_declined,
+            step1_prompt_tokens=step1.prompt_tokens if step1 else None,
+            step1_completion_tokens=step1.completion_tokens if step1 else None,
+        )  # fmt: skip
         metric = scoring.TASK_METRICS[example.dataset].__name__
-        return row, (metric, self._score(example, "" if error else routed.final.text or ""))
+        return prediction_row(unit, answer, metric, lambda text: self._score(example, text))
 
     @staticmethod
     def _score(example: Example, text: str) -> float:

@@ -7,23 +7,35 @@ given."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from schemas.benchmarks import CorpusQuestion
 from schemas.evaluation import EvalConfig
 from schemas.settings import Settings
 from tasks.evaluation import scoring
 from tasks.evaluation.benchmark import Progress
+from tasks.evaluation.predictions import Answer, Unit, prediction_row
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
-from tasks.routing.ask import ASK_METHODS, Asker
+from tasks.routing.ask import ASK_METHODS, Asker, AskResult
 from tasks.routing.citations import CITATION
 from warehouse import results
-from warehouse.db import session
+from warehouse.db import session_for
 
 
 def _score(answer: str, question: CorpusQuestion) -> float:
     """Token F1 of the answer in words (citation markers dropped) against the best gold answer."""
     plain = CITATION.sub("", answer)
     return max((scoring.qa_f1_score(plain, gold) for gold in question.answers), default=0.0)
+
+
+def _answer(asked: AskResult) -> Answer:
+    return Answer(
+        text=asked.answer, route=asked.route, error=asked.error, prompt_tokens=asked.prompt_tokens,
+        completion_tokens=asked.completion_tokens, cached_prompt_tokens=asked.cached_prompt_tokens,
+        cost_usd=asked.cost_usd, spent_cost_usd=asked.spent_cost_usd, latency_ms=asked.latency_ms,
+        decline_prob=asked.decline_prob, step1_text=asked.step1_answer,
+        step1_prompt_tokens=asked.step1_prompt_tokens, step1_completion_tokens=asked.step1_completion_tokens,
+    )  # fmt: skip
 
 
 def evaluate_corpus(
@@ -40,7 +52,7 @@ def evaluate_corpus(
         for m in config.methods
         if m not in ASK_METHODS
     ]
-    with session(settings.warehouse_target) as con:
+    with session_for(settings) as con:
         results.refresh_prices(con, asker.prices)
         results.start_run(
             con,
@@ -60,23 +72,12 @@ def evaluate_corpus(
         answer = asker.ask(question.question, method=method, k=k or settings.eval_top_k, log=False)
         errors += answer.error is not None
         requests, cached = requests + answer.llm_requests, cached + answer.cached_calls
-        row = {
-            "run_id": run_id, "example_id": question.id, "dataset": dataset, "method": method, "k": k,
-            "retriever": "hybrid", "model": settings.llm_model, "route": answer.route, "prediction": answer.answer,
-            "decline_prob": answer.decline_prob, "prompt_tokens": answer.prompt_tokens,
-            "completion_tokens": answer.completion_tokens,
-            "tokens_estimated": False, "cost_usd": answer.cost_usd, "latency_ms": answer.latency_ms,
-            "cached": False, "error": answer.error, "cached_prompt_tokens": answer.cached_prompt_tokens,
-            "spent_cost_usd": answer.spent_cost_usd, "step1_prediction": answer.step1_answer,
-            "step1_prompt_tokens": answer.step1_prompt_tokens,
-            "step1_completion_tokens": answer.step1_completion_tokens,
-            "step1_score": None if answer.step1_answer is None else _score(answer.step1_answer, question),
-        }  # fmt: skip
-        score = ("qa_f1_score", _score("" if answer.error else answer.answer or "", question))
+        unit = Unit(run_id, question.id, dataset, method, k, "hybrid", settings.llm_model)
+        row, score = prediction_row(unit, _answer(answer), "qa_f1_score", partial(_score, question=question))
         gold = set(question.gold_doc_ids)
         retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, None,
                        p["doc_id"] in gold if gold else None, None] for p in answer.retrieved if k]  # fmt: skip
-        with session(settings.warehouse_target) as con:
+        with session_for(settings) as con:
             results.write_prediction(con, row, score)
             results.write_retrievals(con, retrievals)
         progress(f"{method} {question.id}", number, len(units))
