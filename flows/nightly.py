@@ -2,7 +2,9 @@
 artifacts, and fail when a method regressed against its baseline.
 
 Ingest and evaluation steps are cached across runs on fingerprints of what they depend on (file contents,
-data, settings, code version), in the result storage of the settings, so unchanged work is skipped.
+data, settings, code version), in the result storage of the settings, so unchanged work is skipped. A step that
+ended with something to retry (documents left in `error`, failed predictions) writes no cache record, so the
+next nightly runs it again; an evaluation then resumes its run and answers only what failed.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.filesystems import LocalFileSystem
+from prefect.transactions import get_transaction
 
 from flows.evaluate import publish_artifacts
 from schemas.evaluation import EvalConfig
 from schemas.plan import NightlyPlan, load_plan
 from schemas.settings import Settings, apply_library_environment, get_settings
-from tasks.evaluation.nightly import dataset_fingerprint, source_fingerprint
+from tasks.evaluation.nightly import dataset_fingerprint, run_id_for, source_fingerprint, to_retry
 from tasks.evaluation.regression import Comparison, RegressionDetected, check_regression
 from tasks.evaluation.run import run_evaluation
 from tasks.evaluation.summary import EvalSummary, artifact_key
@@ -31,13 +34,29 @@ apply_library_environment()
 
 
 def ingest_source(root: Path, collection: str | None, fingerprint: str, settings: Settings):
-    """Ingest one source folder (cached on its fingerprint)."""
-    return ingest(root, settings, collection)
+    """Ingest one source folder (cached on its fingerprint, unless documents were left in `error`)."""
+    summary = ingest(root, settings, collection)
+    _cache_unless(to_retry(summary), str(root))
+    return summary
 
 
 def evaluate_planned(evaluation: EvalConfig, fingerprint: str, settings: Settings) -> EvalSummary:
-    """Evaluate one planned data set (cached on its fingerprint)."""
-    return run_evaluation(evaluation, settings)
+    """Evaluate one planned data set (cached on its fingerprint, unless predictions failed); the run id
+    follows the fingerprint, so a rerun resumes the run."""
+    if evaluation.run_id is None:
+        evaluation = evaluation.model_copy(update={"run_id": run_id_for(fingerprint)})
+    summary = run_evaluation(evaluation, settings)
+    _cache_unless(to_retry(summary), evaluation.dataset)
+    return summary
+
+
+def _cache_unless(retry: str | None, step: str) -> None:
+    """Keep the running task's result out of the cache when it left something to retry: its transaction
+    writes no record on commit (Prefect's `write_on_commit`), so the next nightly runs the step again."""
+    transaction = get_transaction()
+    if retry and transaction is not None:
+        transaction.write_on_commit = False
+        print(f"{step}: {retry}; not cached, the next nightly retries it")
 
 
 RESULT_STORAGE_BLOCK = "ragroute-results"

@@ -1,18 +1,22 @@
 """The nightly job's fingerprints: a hash of everything a step's result depends on (file contents, data set,
-settings, code version). The nightly flow caches each step on its fingerprint, so unchanged work is skipped.
+settings, code version). The nightly flow caches each step on its fingerprint, so unchanged work is skipped,
+unless the step ended with something to retry (`to_retry`): then the next nightly runs it again, and an
+evaluation resumes its run (the run id follows the fingerprint), answering only what failed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from pathlib import Path
 
 from schemas.collection import collection_name
+from schemas.documents import IngestSummary
 from schemas.evaluation import EvalConfig
 from schemas.settings import Settings
 from tasks.evaluation.datasets import load_and_quarantine
-from tasks.evaluation.summary import code_version
+from tasks.evaluation.summary import EvalSummary, code_version
 from tasks.ingestion.chunk import config_signature
 from tasks.ingestion.sources import scan
 
@@ -47,3 +51,17 @@ def dataset_fingerprint(evaluation: EvalConfig, settings: Settings) -> str:
         settings.embedding_model,
         code_version(),
     )
+
+
+def run_id_for(fingerprint: str) -> str:
+    """The evaluation run of a fingerprint: a rerun of the same work resumes it instead of starting over."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ragroute-nightly:{fingerprint}"))
+
+
+def to_retry(summary: IngestSummary | EvalSummary) -> str | None:
+    """What a step left to retry, said in words, or None when its result may be cached: documents left in
+    `error` (the machine failed, not the file), or predictions that failed."""
+    if isinstance(summary, IngestSummary):
+        failed = summary.documents_error
+        return f"{failed} document(s) left in error" if failed else None
+    return f"{summary.errors} failed prediction(s)" if summary.errors else None

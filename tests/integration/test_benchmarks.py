@@ -1,5 +1,6 @@
 """Every supported benchmark format runs end to end: the nine LongBench v1 English tasks that are not QA,
-LongBench v2 (plain and chain of thought), and LongBench-E lengths, on the real model, Weaviate and DuckDB."""
+LongBench v2 (plain and chain of thought), and LongBench-E lengths, on the real model, Weaviate and DuckDB; a
+record its metric cannot score is quarantined before any call."""
 
 from __future__ import annotations
 
@@ -73,6 +74,22 @@ def test_each_longbench_v1_english_task_runs_every_method(isolated, tmp_path, ta
     assert summary.status == "completed" and summary.errors == 0
     assert sorted(row["method"] for row in summary.methods) == sorted(METHODS)
     assert all(0 <= row["score"] <= 100 and row["n"] == 1 for row in summary.methods)
+
+
+def test_an_unscorable_record_is_quarantined_before_any_call_and_the_run_goes_on(isolated, tmp_path):
+    """A passage_retrieval_en gold answer that names no "Paragraph N" used to fail the run in scoring, after
+    its calls were paid: now it is quarantined when the data set loads and the other record is evaluated."""
+    bad = _v1_record("passage_retrieval_en", 1) | {"answers": ["the second paragraph"]}
+    data = _write(tmp_path / "retrieval.jsonl", [bad, _v1_record("passage_retrieval_en", 2)])
+    summary = run_evaluation(EvalConfig(dataset=str(data), methods=["lc"]), isolated)
+    assert summary.status == "completed" and summary.skipped_records == 1
+    assert summary.llm_calls + summary.cached_calls == 1  # the good record's one call, none for the bad one
+    answered = warehouse_rows(
+        isolated, "SELECT example_id FROM predictions WHERE run_id = ?", [summary.run_id]
+    )
+    assert answered == [("passage_retrieval_en-2",)]
+    quarantined = warehouse_rows(isolated, "SELECT reason FROM quarantine WHERE path = ?", [f"{data}:1"])
+    assert quarantined == [("unscorable record: gold answer names no 'Paragraph N': 'the second paragraph'",)]
 
 
 def test_plain_prompts_skip_the_chat_template(isolated):

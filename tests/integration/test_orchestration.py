@@ -1,5 +1,6 @@
-"""Orchestration against real parts: targeted reindex, change detection, alias swaps, the nightly flow's cache and
-regression check under a temporary Prefect server."""
+"""Orchestration against real parts: targeted reindex, change detection, alias swaps, the nightly flow's cache
+(a step that ended with failures is retried by the next nightly) and regression check under a temporary Prefect
+server."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from schemas.collection import collection_name
+from schemas.settings import get_settings
 from tasks.clients.vectorstore import connect, live_collection
 from tasks.evaluation.mini import generate, write_jsonl
 from tasks.ingestion.events import detect_changes
 from tasks.ingestion.rebuild import rebuild
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import OutsideSourceRoots, SourceUnavailable
+from tests.support.fault_llm import FaultLLM
 from tests.support.readers import collection_objects, warehouse_rows
 
 TEXT = "The harbour office keeps a ledger of every vessel that enters the bay at night. "
@@ -184,3 +187,63 @@ def test_nightly_skips_unchanged_work_and_fails_on_regression(running_services, 
                    [first["runs"][0]["run_id"]])  # fmt: skip
     assert checks and not any(passed for passed, _ in checks)
     assert all("score fell" in reason for _, reason in checks)
+
+
+def _units(settings, run_id: str) -> list[tuple]:
+    """(example, method, k, prediction, error, created_at) of every prediction row of the run."""
+    return warehouse_rows(settings, "SELECT example_id, method, k, prediction, error, created_at FROM predictions "
+                          "WHERE run_id = ? ORDER BY example_id, method, k", [run_id])  # fmt: skip
+
+
+def test_nightly_retries_an_evaluation_that_ended_with_failed_predictions(running_services, tmp_path):
+    """Fault matrix, "nightly after a failed step": the endpoint answers one request with a 500 (not retried),
+    so the first nightly's evaluation ends with a failed prediction and is not cached; the next nightly resumes
+    the run and answers only that one; the one after finds it cached."""
+    from flows.nightly import nightly_flow
+
+    write_jsonl(generate(), tmp_path / "retry-mini.jsonl")  # a data set name no other test evaluates
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "evaluations:\n  - dataset: retry-mini.jsonl\n    methods: [rag]\n    k: [3]\n    limit: 2\n"
+    )
+    fault = FaultLLM(running_services.llm_base_url, rate=0.0, script=["server_error"])
+    with fault.running(), pytest.MonkeyPatch.context() as env:
+        env.setenv("OPENAI_BASE_URL", fault.base_url)
+        env.setenv("RAGROUTE_LLM_MAX_ATTEMPTS", "1")
+        get_settings.cache_clear()
+        try:
+            with prefect_test_harness(server_startup_timeout=180):
+                first = nightly_flow(str(plan))["runs"][0]
+                before, after_first = _units(running_services, first["run_id"]), fault.counts()
+                second = nightly_flow(str(plan))["runs"][0]
+                after, after_second = _units(running_services, second["run_id"]), fault.counts()
+                third = nightly_flow(str(plan))["runs"][0]
+        finally:
+            get_settings.cache_clear()
+    keys = [unit[:3] for unit in before]
+    failed = [unit for unit in before if unit[4] is not None]
+    assert len(before) == len(set(keys)) == 2  # 2 examples, rag at k=3
+    assert len(failed) == 1 and first["status"] == "completed_with_errors"
+    assert after_first.injected == {"server_error": 1} and after_first.requests == 2
+
+    # Retried, not cached: the same run, each unit once (nothing lost, nothing doubled), the failed one answered
+    # by the one new request, the other untouched.
+    retried = after_second - after_first
+    lost, doubled = (
+        len(set(keys) - {unit[:3] for unit in after}),
+        len(after) - len({unit[:3] for unit in after}),
+    )
+    assert second["run_id"] == first["run_id"] and second["status"] == "completed"
+    assert [unit[:3] for unit in after] == keys and (lost, doubled) == (0, 0)
+    assert all(error is None and prediction is not None for _, _, _, prediction, error, _ in after)
+    assert retried.requests == retried.forwarded == 1
+    assert [unit for unit in after if unit in before] == [unit for unit in before if unit not in failed]
+    print(f"nightly after a failed step: predictions {len(before)} -> {len(after)}, failed {len(failed)} -> 0, "
+          f"lost {lost}, doubled {doubled}")  # fmt: skip
+
+    # Ended clean: the next nightly takes it from the cache and sends nothing.
+    assert third == second and fault.counts().requests == after_second.requests
+    runs = warehouse_rows(
+        running_services, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["run_id"]]
+    )
+    assert runs == [(1,)]
