@@ -17,8 +17,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 from weaviate.classes.query import Filter
 
 from schemas.collection import collection_name
@@ -82,6 +84,8 @@ class Ingestion:
         self.rebuilt: list[tuple[manifest.DocumentVersion, list[Chunk]]] = []
         self.duplicates: dict[Path, Path] = {}  # a file -> the file with the same content that is kept
         self.cpu_seconds: dict[str, float] = {}  # stage -> CPU seconds, wherever the stage ran
+        self._con: duckdb.DuckDBPyConnection | None = None  # the open warehouse session of a batch step
+        self._stored: list[tuple[manifest.DocumentVersion, list[Chunk], Filter]] = []  # see `_store`
 
     def _under_root(self, path: Path) -> Path:
         resolved = (self.root / path).resolve() if not path.is_absolute() else path.resolve()
@@ -159,7 +163,10 @@ class Ingestion:
         yield from extract_all(files, self.settings, self.signature)
 
     def _index_batch(self, outcomes: list[Outcome]) -> None:
-        """Chunk, validate and embed a batch of extracted files, write them in one Weaviate batch, record each."""
+        """Chunk, validate and embed a batch of extracted files, write them in one Weaviate batch, record each.
+        The manifest writes before the Weaviate write share one warehouse session; the records after it too."""
+        if not outcomes:
+            return
         local = [outcome for outcome in outcomes if outcome.document and outcome.prepared is None]
         prepared = merge(
             [outcome.prepared for outcome in outcomes if outcome.prepared]
@@ -173,11 +180,11 @@ class Ingestion:
         for stage, seconds in prepared.cpu_seconds.items():
             self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + seconds
         chunks_by_path, report, vectors = prepared.chunks_by_path, prepared.report, prepared.vectors
-        with session_for(self.settings) as con:
+        with self._warehouse() as con:
             manifest.add_validation_results(con, self.summary.run_id, report.outcomes)
-        self._quarantine(report.quarantined)
+            self._quarantine(report.quarantined)
+            self._mark_pending([self._version(outcome, "pending") for outcome in outcomes])
         failed_checks = {r.path: r.reason.split(": ", 1)[-1] for r in report.quarantined}  # path -> checks
-        self._mark_pending([self._version(outcome, "pending") for outcome in outcomes])
         failed = write_objects(self.weaviate, map(chunk_object, report.passed, vectors))
         failed_by_id = {f.uuid: f for f in failed}
         passed_ids = {c.chunk_id for c in report.passed}
@@ -207,6 +214,7 @@ class Ingestion:
             else:
                 self.summary.chunks_written += len(chunks)
                 self._store(outcome, status="indexed", chunks=chunks)
+        self._record_stored()
 
     def _fail(self, outcome: Outcome, records: list[QuarantineRecord], status: str = "quarantined") -> None:
         """Record a file that was not indexed. A bad file is quarantined and its older chunks go; after a
@@ -230,24 +238,47 @@ class Ingestion:
         if self.rebuild_into:
             self.rebuilt.append((version, []))
             return
-        with session_for(self.settings) as con:
+        with self._warehouse() as con:
             manifest.mark_pending(con, self.summary.run_id, [version], status="error")
 
     def _store(self, outcome: Outcome, status: str, chunks: list[Chunk]) -> None:
-        """Drop the document's chunks of other versions from Weaviate, then record this version."""
-        doc_id = doc_id_for(outcome.path)
-        if not self.rebuild_into:
-            doc_hash = document_hash(outcome.sha256, self.signature)
-            stale = Filter.by_property("doc_id").equal(doc_id)
-            if chunks:
-                stale = stale & Filter.by_property("doc_hash").not_equal(doc_hash)
-            self.summary.chunks_deleted += delete_where(self.weaviate, stale)
+        """Record this version of the document, once its chunks of other versions are dropped from Weaviate:
+        queued for `_record_stored`, which does both for the whole batch."""
         version = self._version(outcome, status)
         if self.rebuild_into:
             self.rebuilt.append((version, chunks))
             return
+        stale = Filter.by_property("doc_id").equal(version.doc_id)
+        if chunks:
+            stale = stale & Filter.by_property("doc_hash").not_equal(
+                document_hash(outcome.sha256, self.signature)
+            )
+        self._stored.append((version, chunks, stale))
+
+    def _record_stored(self) -> None:
+        """Drop the queued documents' chunks of other versions in one Weaviate call, then record each version
+        (in one warehouse session)."""
+        stored, self._stored = self._stored, []
+        if not stored:
+            return
+        self.summary.chunks_deleted += delete_where(self.weaviate, Filter.any_of([s for _, _, s in stored]))
+        with self._warehouse() as con:
+            for version, chunks, _ in stored:
+                manifest.record_document(con, self.summary.run_id, version, chunks)
+
+    @contextmanager
+    def _warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse session already open for this step of a batch, else a short one of its own (other
+        processes write between a run's sessions)."""
+        if self._con is not None:
+            yield self._con
+            return
         with session_for(self.settings) as con:
-            manifest.record_document(con, self.summary.run_id, version, chunks)
+            self._con = con
+            try:
+                yield con
+            finally:
+                self._con = None
 
     def _version(self, outcome: Outcome, status: str) -> manifest.DocumentVersion:
         document = outcome.document
@@ -262,7 +293,7 @@ class Ingestion:
         """Flag documents before their Weaviate objects change, so a crash before they are recorded is redone
         by the next run (see `manifest.mark_pending`). A rebuild writes into a collection nobody reads yet."""
         if not self.rebuild_into:
-            with session_for(self.settings) as con:
+            with self._warehouse() as con:
                 manifest.mark_pending(con, self.summary.run_id, versions)
 
     def _remove_deleted(self, deleted: list[manifest.KnownDocument]) -> None:
@@ -297,7 +328,7 @@ class Ingestion:
     def _quarantine(self, records: list[QuarantineRecord]) -> None:
         if not records:
             return
-        with session_for(self.settings) as con:
+        with self._warehouse() as con:
             manifest.add_quarantine(con, self.summary.run_id, records)
         self.summary.quarantined += len(records)
 
