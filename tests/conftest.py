@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -72,3 +73,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.services)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Log records that library threads write while the interpreter exits go to a file: the console handlers
+    that Prefect set up at import write to the stream pytest captured into, which pytest closes next, and a
+    write to it would print a "--- Logging error ---" stack after the summary."""
+    log_dir = TEST_DATA_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    late = logging.FileHandler(log_dir / "after-session.log", delay=True)
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in (logger for logger in loggers if isinstance(logger, logging.Logger)):
+        consoles = [
+            h for h in logger.handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        ]  # fmt: skip
+        for handler in consoles:
+            logger.removeHandler(handler)
+        if consoles:
+            logger.addHandler(late)

@@ -125,11 +125,15 @@ def _one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
-@lru_cache(maxsize=4)
+_dask_clients: dict[tuple[str, float], object] = {}  # (address, timeout) -> distributed.Client
+
+
 def dask_client(address: str, timeout_s: float):
-    """A client of the Dask scheduler at `address`, made once per process."""
+    """A client of the Dask scheduler at `address`, made once per process (closed at exit)."""
     from distributed import Client
 
+    if (address, timeout_s) in _dask_clients:
+        return _dask_clients[address, timeout_s]
     try:
         client = Client(address, timeout=timeout_s, set_as_default=False)
     except (OSError, TimeoutError) as error:
@@ -137,8 +141,17 @@ def dask_client(address: str, timeout_s: float):
             f"cannot reach the Dask scheduler at {address} ({type(error).__name__}: {error}); start it "
             "(`dask scheduler`) or unset RAGROUTE_DASK_ADDRESS to extract locally"
         ) from error
-    atexit.register(client.close)
+    if not _dask_clients:
+        atexit.register(close_dask_clients)
+    _dask_clients[address, timeout_s] = client
     return client
+
+
+def close_dask_clients() -> None:
+    """Close this process's Dask clients. Called at exit, and by whoever stops a scheduler for good (a test
+    cluster's teardown) first: a client left connected keeps reconnecting, and logging, until exit."""
+    while _dask_clients:
+        _dask_clients.popitem()[1].close()
 
 
 def _extract_on_dask(changed: list[ScannedFile], settings: Settings, signature: str) -> Iterator[Outcome]:

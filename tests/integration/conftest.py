@@ -12,6 +12,7 @@ import yaml
 from schemas.prices import load_prices
 from schemas.settings import Settings
 from tasks.clients import services
+from tasks.ingestion.workers import close_dask_clients
 from tasks.testbed.dask_cluster import DaskCluster
 from tests.conftest import PORT_OFFSET, TEST_DATA_DIR
 from warehouse import results
@@ -47,6 +48,7 @@ def dask_cluster() -> Iterator[DaskCluster]:
     """A Dask scheduler and two single-threaded worker processes on loopback."""
     cluster = DaskCluster(DASK_SCHEDULER_PORT, TEST_DATA_DIR / "logs")
     yield cluster
+    close_dask_clients()  # before the scheduler goes: a connected client would retry, and log, until exit
     cluster.close()
 
 
