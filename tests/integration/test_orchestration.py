@@ -13,11 +13,13 @@ from prefect.testing.utilities import prefect_test_harness
 from schemas.collection import collection_name
 from schemas.settings import get_settings
 from tasks.clients.vectorstore import connect, live_collection
-from tasks.evaluation.mini import generate, write_jsonl
+from tasks.evaluation.mini import generate, page_image, write_jsonl
 from tasks.ingestion.events import detect_changes
 from tasks.ingestion.rebuild import rebuild
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import OutsideSourceRoots, SourceUnavailable
+from tasks.testbed.corpus import body
+from tests.integration.test_machine_failures import path_without
 from tests.support.fault_llm import FaultLLM
 from tests.support.readers import collection_objects, warehouse_rows
 
@@ -195,39 +197,88 @@ def _units(settings, run_id: str) -> list[tuple]:
                           "WHERE run_id = ? ORDER BY example_id, method, k", [run_id])  # fmt: skip
 
 
-def test_nightly_retries_an_evaluation_that_ended_with_failed_predictions(running_services, tmp_path):
-    """Fault matrix, "nightly after a failed step": the endpoint answers one request with a 500 (not retried),
-    so the first nightly's evaluation ends with a failed prediction and is not cached; the next nightly resumes
-    the run and answers only that one; the one after finds it cached."""
+def _manifest(settings, collection: str) -> list[tuple]:
+    """(file name, status, chunk count) of every document of the collection, and its chunk rows by file."""
+    alias = collection_name(collection, settings.embedding_model)
+    documents = warehouse_rows(settings, "SELECT path, status, chunk_count FROM documents WHERE collection = ? "
+                               "ORDER BY path", [alias])  # fmt: skip
+    return [(path.rsplit("/", 1)[-1], status, count) for path, status, count in documents]
+
+
+def _chunk_rows(settings, collection: str) -> tuple[int, int]:
+    """(chunk rows in the manifest, distinct chunk ids among them)."""
+    alias = collection_name(collection, settings.embedding_model)
+    [(rows, distinct)] = warehouse_rows(
+        settings, "SELECT count(*), count(DISTINCT chunk_id) FROM chunks WHERE collection = ?", [alias]
+    )
+    return rows, distinct
+
+
+def test_nightly_retries_steps_that_ended_with_failures(running_services, tmp_path):
+    """Fault matrix, "nightly after a failed step": tesseract is off PATH for the first nightly, so its scan is
+    left in `error`, and the endpoint answers one request with a 500 (not retried), so its evaluation ends with a
+    failed prediction; neither step is cached. The next nightly, with tesseract back, indexes the scan and
+    resumes the run, answering only the failed unit; the one after finds both steps cached."""
     from flows.nightly import nightly_flow
 
+    settings = running_services
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ledger.txt").write_text(body("ledger", 14))
+    page_image(body("anchor", sentences=10)).save(docs / "scan.png")
     write_jsonl(generate(), tmp_path / "retry-mini.jsonl")  # a data set name no other test evaluates
     plan = tmp_path / "plan.yaml"
-    plan.write_text(
-        "evaluations:\n  - dataset: retry-mini.jsonl\n    methods: [rag]\n    k: [3]\n    limit: 2\n"
-    )
+    plan.write_text("sources:\n  - path: docs\n    collection: NightlyRetry\n"
+                    "evaluations:\n  - dataset: retry-mini.jsonl\n    methods: [rag]\n    k: [3]\n    limit: 2\n")  # fmt: skip
+    no_tesseract = path_without("tesseract", tmp_path / "bin")
     fault = FaultLLM(running_services.llm_base_url, rate=0.0, script=["server_error"])
     with fault.running(), pytest.MonkeyPatch.context() as env:
         env.setenv("OPENAI_BASE_URL", fault.base_url)
         env.setenv("RAGROUTE_LLM_MAX_ATTEMPTS", "1")
+        env.setenv("RAGROUTE_INGEST_WORKERS", "1")
         get_settings.cache_clear()
         try:
             with prefect_test_harness(server_startup_timeout=180):
-                first = nightly_flow(str(plan))["runs"][0]
-                before, after_first = _units(running_services, first["run_id"]), fault.counts()
+                with pytest.MonkeyPatch.context() as path:
+                    path.setenv("PATH", no_tesseract)
+                    first = nightly_flow(str(plan))["runs"][0]
+                before, after_first = _units(settings, first["run_id"]), fault.counts()
+                documents_before, chunks_before = (
+                    _manifest(settings, "NightlyRetry"),
+                    _chunk_rows(settings, "NightlyRetry"),
+                )
                 second = nightly_flow(str(plan))["runs"][0]
-                after, after_second = _units(running_services, second["run_id"]), fault.counts()
+                after, after_second = _units(settings, second["run_id"]), fault.counts()
+                documents_after, chunks_after = (
+                    _manifest(settings, "NightlyRetry"),
+                    _chunk_rows(settings, "NightlyRetry"),
+                )
                 third = nightly_flow(str(plan))["runs"][0]
+                documents_third = _manifest(settings, "NightlyRetry")
         finally:
             get_settings.cache_clear()
+    objects = collection_objects(settings, "NightlyRetry")
+
+    # Ingest: the scan waited in `error` (no chunks), the ledger was indexed; the retry indexed the scan and
+    # left the ledger as it was; every chunk row is in Weaviate once.
+    ledger_chunks = documents_before[0][2]
+    assert [d[:2] for d in documents_before] == [("ledger.txt", "indexed"), ("scan.png", "error")]
+    assert [d[:2] for d in documents_after] == [("ledger.txt", "indexed"), ("scan.png", "indexed")]
+    assert documents_after[0] == documents_before[0] and documents_after[1][2] > 0
+    assert chunks_before == (ledger_chunks, ledger_chunks)
+    assert chunks_after == (len(objects), len(objects)) == (ledger_chunks + documents_after[1][2],) * 2
+    assert documents_third == documents_after
+    ingest_runs = warehouse_rows(settings, "SELECT count(*) FROM ingest_runs WHERE collection = ?",
+                                 [collection_name("NightlyRetry", settings.embedding_model)])  # fmt: skip
+    assert ingest_runs == [(2,)]  # the third nightly took the ingest from the cache
+
+    # Evaluation: the same run, each unit once (nothing lost, nothing doubled), the failed one answered by the
+    # one new request, the other untouched.
     keys = [unit[:3] for unit in before]
     failed = [unit for unit in before if unit[4] is not None]
     assert len(before) == len(set(keys)) == 2  # 2 examples, rag at k=3
     assert len(failed) == 1 and first["status"] == "completed_with_errors"
     assert after_first.injected == {"server_error": 1} and after_first.requests == 2
-
-    # Retried, not cached: the same run, each unit once (nothing lost, nothing doubled), the failed one answered
-    # by the one new request, the other untouched.
     retried = after_second - after_first
     lost, doubled = (
         len(set(keys) - {unit[:3] for unit in after}),
@@ -238,12 +289,11 @@ def test_nightly_retries_an_evaluation_that_ended_with_failed_predictions(runnin
     assert all(error is None and prediction is not None for _, _, _, prediction, error, _ in after)
     assert retried.requests == retried.forwarded == 1
     assert [unit for unit in after if unit in before] == [unit for unit in before if unit not in failed]
-    print(f"nightly after a failed step: predictions {len(before)} -> {len(after)}, failed {len(failed)} -> 0, "
-          f"lost {lost}, doubled {doubled}")  # fmt: skip
+    print(f"nightly after a failed step: documents {documents_before} -> {documents_after}, chunk rows "
+          f"{chunks_before[0]} -> {chunks_after[0]} (Weaviate objects {len(objects)}); predictions {len(before)} -> "
+          f"{len(after)}, failed {len(failed)} -> 0, lost {lost}, doubled {doubled}")  # fmt: skip
 
-    # Ended clean: the next nightly takes it from the cache and sends nothing.
+    # Ended clean: the next nightly takes both steps from the cache and sends nothing.
     assert third == second and fault.counts().requests == after_second.requests
-    runs = warehouse_rows(
-        running_services, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["run_id"]]
-    )
+    runs = warehouse_rows(settings, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["run_id"]])
     assert runs == [(1,)]
