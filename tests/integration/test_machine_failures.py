@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -122,6 +125,96 @@ def test_a_changed_scan_ingested_without_tesseract_keeps_its_chunks_until_the_re
     assert "MOORING-7" in scan_text and "ANCHOR-7" not in scan_text
     ledger = {u: o for u, o in before.objects.items() if o["source_path"].endswith("ledger.txt")}
     assert ledger.items() <= after.objects.items()  # the untouched file kept every chunk
+
+
+def _ocr_parents() -> list[int]:
+    """Processes that run a tesseract now, among this process's children (the extraction pool's)."""
+    parents = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        parent = int(fields[1])
+        if name == "tesseract" and _parent_of(parent) == os.getpid():
+            parents.append(parent)
+    return parents
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+class OcrProcessKiller:
+    """A thread that SIGKILLs the first extraction process seen running tesseract (as the kernel's
+    out-of-memory killer would)."""
+
+    def __init__(self) -> None:
+        self.killed: list[int] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._kill)
+
+    def _kill(self) -> None:
+        deadline = time.monotonic() + 300
+        while not self.killed and not self.done.is_set() and time.monotonic() < deadline:
+            if parents := _ocr_parents():
+                os.kill(parents[0], signal.SIGKILL)
+                self.killed.append(parents[0])
+            time.sleep(0.05)
+
+    def __enter__(self) -> OcrProcessKiller:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def test_an_extraction_process_killed_mid_ocr_leaves_its_files_in_error_until_the_rerun(
+    running_services: Settings, tmp_path: Path
+) -> None:
+    settings = running_services.model_copy(update={"ingest_workers": 2})  # the local process pool
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for topic in ("north", "south"):
+        page_image(body(f"{topic} quay", sentences=10)).save(folder / f"{topic}.png")
+    first = ingest(folder, settings, "PoolKill")
+    assert first.status == "completed" and first.pages_ocr == 2, first
+    before = snapshot(settings, "PoolKill")
+    _assert_whole(before)
+
+    for topic in ("north", "south"):
+        page_image(body(f"{topic} slipway", sentences=10)).save(folder / f"{topic}.png")
+    with OcrProcessKiller() as killer:
+        failed = ingest(folder, settings, "PoolKill")
+    during = snapshot(settings, "PoolKill")
+    print(
+        f"extraction process {killer.killed} killed: before {_counts(before)}; after {_counts(during)}; {failed}"
+    )
+    assert killer.killed and failed.status == "completed_with_failures", failed
+    assert 1 <= failed.documents_error == failed.documents_failed <= 2 and failed.quarantined == 0, failed
+    assert any("an extraction process died" in note for note in failed.notes), failed.notes
+    _assert_whole(during)
+    in_error = {name for name, status in _statuses(during).items() if status == "error"}
+    assert len(in_error) == failed.documents_error
+    for name in in_error:  # its old version stays searchable
+        assert {u: before.objects[u] for u in _ids(before, name)} == {
+            u: during.objects[u] for u in _ids(during, name)
+        }
+
+    rerun = ingest(folder, settings, "PoolKill")  # a new pool
+    after = snapshot(settings, "PoolKill")
+    print(f"rerun: {_counts(after)}; {rerun}")
+    assert rerun.status == "completed" and rerun.documents_changed == len(in_error), rerun
+    _assert_whole(after)
+    assert set(_statuses(after).values()) == {"indexed"}
+    assert all("SLIPWAY-7" in " ".join(texts) for texts in _by_file(after).values())
 
 
 def _alias_state(settings: Settings, base: str) -> tuple[str | None, list[str]]:
