@@ -138,10 +138,13 @@ TRANSIENT_REJECTIONS = ("rpc error", "connection", "unavailable", "deadline", "c
                         "not enough replicas", "broadcast")  # fmt: skip
 
 
+WRITE_BATCH_SIZE = 200  # objects per `insert_many` call (one gRPC request)
+
+
 def write_objects(
     collection: Collection,
     objects: Iterable[ObjectToWrite],
-    batch_size: int = 200,
+    batch_size: int = WRITE_BATCH_SIZE,
     attempts: int = 3,
     pause_s: float = 1.0,
 ) -> list[FailedWrite]:
