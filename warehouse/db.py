@@ -297,7 +297,8 @@ def _open_lake(target: DuckLakeTarget, read_only: bool) -> duckdb.DuckDBPyConnec
 
 # --- Write transactions ---------------------------------------------------------------------------------
 
-MAX_ATTEMPTS = 30
+# A write that keeps losing to concurrent ones (a storm of writers on one DuckLake) gives up after this long.
+RETRY_FOR_S = 300.0
 _in_transaction: set[int] = set()
 _guarded: set[int] = set()  # connections whose open transaction has bumped `write_guard` already
 
@@ -312,29 +313,55 @@ def is_conflict(error: BaseException) -> bool:
     return isinstance(error, duckdb.Error) and any(phrase in message for phrase in RETRYABLE)
 
 
-def transaction(con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
+# The DuckLake catalog's connection was lost (PostgreSQL restarted or unreachable): the transaction did not
+# commit, or, when the connection dropped during the commit itself, may have.
+CATALOG_LOST = ("unable to connect to postgres", "server closed the connection", "terminating connection",
+                'failed to execute query "rollback"', "connection refused")  # fmt: skip
+
+
+def is_catalog_lost(error: BaseException) -> bool:
+    message = str(error).lower()
+    return isinstance(error, duckdb.Error) and any(phrase in message for phrase in CATALOG_LOST)
+
+
+retries = {"conflict": 0, "catalog_lost": 0}  # transactions run again in this process, by cause
+
+
+def transaction(con: duckdb.DuckDBPyConnection, body: Callable[[], T], retry_lost_catalog: bool = False) -> T:
     """Run `body` in one transaction; when it conflicts with a concurrent writer, roll back and run it again
-    (with backoff), so the write lands once. Inside another `transaction` on `con` it just runs."""
+    (with backoff), so the write lands once. With `retry_lost_catalog` (keyed writes: running them twice
+    replaces, never doubles) also when the DuckLake catalog's connection was lost. Inside another `transaction`
+    on `con` it just runs."""
     if id(con) in _in_transaction:
         return body()
-    delay = 0.02
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        con.execute("BEGIN TRANSACTION")
-        _in_transaction.add(id(con))
+    deadline, delay = time.monotonic() + RETRY_FOR_S, 0.02
+    while True:
         try:
+            con.execute("BEGIN TRANSACTION")
+            _in_transaction.add(id(con))
             result = body()
             con.execute("COMMIT")
             return result
         except BaseException as error:
             _rollback(con)
-            if not is_conflict(error) or attempt == MAX_ATTEMPTS:
+            cause = _retry_cause(error, retry_lost_catalog)
+            if cause is None or time.monotonic() > deadline:
                 raise
+            retries[cause] += 1
         finally:
             _in_transaction.discard(id(con))
             _guarded.discard(id(con))
-        time.sleep(delay + random.uniform(0, delay))
+        time.sleep(random.uniform(0, 2 * delay))  # full jitter: losers spread out instead of colliding again
         delay = min(delay * 1.5, 1.0)
-    raise AssertionError("unreachable")
+
+
+def _retry_cause(error: BaseException, retry_lost_catalog: bool) -> str | None:
+    """Why the transaction may run again (a key of `retries`), or None: it may not."""
+    if is_conflict(error):
+        return "conflict"
+    if retry_lost_catalog and is_catalog_lost(error):
+        return "catalog_lost"
+    return None
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
@@ -348,7 +375,8 @@ def keyed_write(con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
 
     DuckLake enforces no PRIMARY KEY, so two hosts inserting one new key would both succeed; as both also
     update the one `write_guard` row, DuckLake finds them in conflict, and the loser runs again after the
-    winner's commit and sees its rows. On the file, the key itself and the guard row do the same."""
+    winner's commit and sees its rows. On the file, the key itself and the guard row do the same. A write
+    whose catalog connection was lost (PostgreSQL restarted) runs again too: a keyed write run twice replaces."""
 
     def guarded() -> T:
         if id(con) not in _guarded:  # once per transaction, however many keyed writes it holds
@@ -356,7 +384,7 @@ def keyed_write(con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
             _guarded.add(id(con))
         return body()
 
-    return transaction(con, guarded)
+    return transaction(con, guarded, retry_lost_catalog=True)
 
 
 def upsert(

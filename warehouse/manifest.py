@@ -54,7 +54,7 @@ def start_run(
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
-    transaction(con, lambda: _finish_run(con, summary))
+    keyed_write(con, lambda: _finish_run(con, summary))
 
 
 def _finish_run(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:

@@ -7,7 +7,7 @@ import json
 import duckdb
 
 from schemas.prices import Price
-from warehouse.db import keyed_write, transaction, upsert, utc_now
+from warehouse.db import keyed_write, upsert, utc_now
 from warehouse.runs import close_abandoned_runs, owner
 
 PRICE_COLUMNS = ("model", "input_usd_per_m", "output_usd_per_m", "cached_input_usd_per_m")
@@ -66,12 +66,8 @@ def start_run(
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:
     now = utc_now()
-    transaction(
-        con,
-        lambda: con.execute(
-            "UPDATE eval_runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, now, run_id]
-        ),
-    )
+    sql = "UPDATE eval_runs SET status = ?, finished_at = ? WHERE run_id = ?"
+    keyed_write(con, lambda: con.execute(sql, [status, now, run_id]))
 
 
 def completed_units(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[str, str, int]]:

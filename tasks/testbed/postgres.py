@@ -51,6 +51,13 @@ def postgres_server(base: Path, port: int) -> Iterator[str]:
         _run([str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
 
 
+def restart_server(base: Path) -> None:
+    """Restart the server of `postgres_server(base, …)` the fast way (open connections are cut), waiting until it
+    accepts connections again."""
+    data, log = base / "data", base / "server.log"
+    _run([str(bin_dir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-l", str(log), "-w", "restart"])
+
+
 def create_database(dsn: str, name: str) -> str:
     """Create a database on the server; returns its connection string."""
     params = dict(part.split("=", 1) for part in dsn.split())

@@ -331,6 +331,25 @@ def case_rebuild(target: Target, tmp_path: Path) -> None:
         ]
 
 
+@case("manifest.forget_collection")
+def case_forget_collection(target: Target, tmp_path: Path) -> None:
+    outcome = SimpleNamespace(expectation="x", column=None, success=True, element_count=1, unexpected_count=0)
+    with session(target) as con:
+        manifest.start_run(con, "i1", "/d", "C", "sig")
+        manifest.start_run(con, "i2", "/e", "D", "sig")
+        manifest.record_document(con, "i1", _version("/d/a"), _chunks("/d/a", 2))
+        manifest.add_quarantine(con, "i1", QUARANTINED)
+        manifest.add_validation_results(con, "i1", [outcome])
+        manifest.add_validation_results(con, "i2", [outcome])
+        manifest.forget_collection(con, "C")
+        manifest.forget_collection(con, "C")
+        left = {
+            table: _count(con, table) for table in ("documents", "chunks", "quarantine", "validation_results")
+        }
+        assert left == {"documents": 0, "chunks": 0, "quarantine": 0, "validation_results": 1}
+        assert _rows(con, "SELECT run_id FROM ingest_runs") == [("i2",)]
+
+
 @case("regressions.record_checks")
 def case_regression_checks(target: Target, tmp_path: Path) -> None:
     check = ["r2", "r1", "self_route", 3, 50.0, 60.0, -10.0, 0.1, 0.1, 0.0, False, "score fell"]
