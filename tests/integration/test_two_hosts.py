@@ -2,9 +2,11 @@
 working copies with data dirs of their own, sharing only the Prefect server, Weaviate (and the LLM server),
 the DuckLake warehouse (catalog on PostgreSQL, a shared data folder) and Prefect's result storage.
 
-A new file in a watched folder is reindexed by the cpu worker; the nightly run goes to the gpu worker; a third
-working copy's `ragroute sql` then sees the manifest and evaluation rows of both, one manifest row per
-document; a second nightly run, through a third worker, makes no LLM call."""
+A new file in a watched folder is reindexed by the cpu worker; a third working copy evaluates `lc,rag,self_route`
+with logprobs and a decline threshold τ (the baseline); the nightly run of the same goes to the gpu worker, answers
+from the shared LLM cache and runs its regression check against that baseline; the third working copy's
+`ragroute sql` then sees the manifest and evaluation rows of all, one manifest row per document, each run's τ
+and the stored comparisons; a second nightly run, through a third worker, makes no LLM call."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from tasks.testbed.postgres import create_database, lake_target
 from tests.integration.test_deployments import _healthy, _start, _stop, _wait_for
 
 BIN = Path(sys.executable).parent
+METHODS, TAU, LIMIT = ["lc", "rag", "self_route"], 0.5, 2
 PORT = 18520 + int(os.environ.get("RAGROUTE_TEST_PORT_OFFSET", "0"))
 COLLECTION = "TwoHosts"
 # Variables of the test session that must not leak into the hosts (each host has its own data dir).
@@ -129,6 +132,18 @@ def _finished(hosts: Hosts, run_id: str) -> dict:
     return _wait_for(state, 540, f"flow run {run_id}", hosts.logs)
 
 
+def _artifacts(hosts: Hosts, flow_run_id: str, key: str) -> list[str]:
+    """The data of the flow run's artifacts with this key, from the Prefect server."""
+    import httpx
+
+    found = httpx.post(
+        f"{hosts.shared['PREFECT_API_URL']}/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": [key]}}},
+        timeout=30,
+    ).json()
+    return [str(artifact["data"]) for artifact in found]
+
+
 def _sql(hosts: Hosts, host: str, query: str) -> list[dict]:
     result = hosts.run(host, "ragroute", "sql", query, "--format", "json")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -152,24 +167,54 @@ def test_two_hosts_share_the_warehouse_and_the_llm_cache(hosts: Hosts, tmp_path_
         assert rows == [{"path": str((inbox / "berths.txt").resolve()), "n": 1}]
     finally:
         _stop(watcher)
+    # Host c's evaluation is the baseline: Self-Route on DuckLake stores its τ and closes the run.
+    baseline = hosts.run("host-c", "ragroute", "eval", "--dataset", "mini", "--methods", ",".join(METHODS),
+                         "--k", "3", "--limit", str(LIMIT), "--decline-threshold", str(TAU), "--json")  # fmt: skip
+    assert baseline.returncode == 0, baseline.stdout + baseline.stderr
+    summary = json.loads(baseline.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "completed", summary
+    tau = summary["decline_threshold"]
+    assert (tau["threshold"], tau["source"]) == (TAU, "given"), tau
+    assert {row["method"] for row in summary["methods"]} == set(METHODS)
     plan = hosts.home / "shared" / "plan.yaml"
     plan.write_text(
         f"sources:\n  - path: {inbox}\n    collection: {COLLECTION}\n"
-        "evaluations:\n  - dataset: mini\n    methods: [rag, lc]\n    k: [3]\n    limit: 2\n"
+        f"evaluations:\n  - dataset: mini\n    methods: [{', '.join(METHODS)}]\n    k: [3]\n    limit: {LIMIT}\n"
+        f"    decline_threshold: {TAU}\n"
     )
-    first = _finished(hosts, _flow_run(hosts, "nightly/nightly", "--param", f"plan_path={plan}"))
+    first_id = _flow_run(hosts, "nightly/nightly", "--param", f"plan_path={plan}")
+    first = _finished(hosts, first_id)
     assert first["state"]["type"] == "COMPLETED", first["state"]
     # The gpu worker on host b ran it; host c sees its rows and host a's, one manifest row per document.
     assert _sql(hosts, "host-c", manifest) == rows
     runs = _sql(
         hosts,
         "host-c",
-        "SELECT run_id, host FROM eval_runs WHERE dataset = 'mini' AND status LIKE 'completed%'",
+        "SELECT run_id, host FROM eval_runs WHERE dataset = 'mini' AND status = 'completed' ORDER BY started_at",
     )
     answered = _sql(
         hosts, "host-c", "SELECT count(*) AS n, count(*) FILTER (WHERE NOT cached) AS fresh FROM predictions"
     )
-    assert len(runs) == 1 and answered[0]["n"] >= 4, (runs, answered)
+    assert [run["run_id"] for run in runs][:1] == [summary["run_id"]] and len(runs) == 2, runs
+    nightly_run = runs[1]["run_id"]
+    # Every unit of both runs answered once, Self-Route's with P("unanswerable") from the logprobs.
+    assert answered[0]["n"] == 2 * LIMIT * len(METHODS), answered
+    assert answered[0]["fresh"] <= LIMIT * len(METHODS), answered  # the nightly's came from host c's answers
+    with_prob = _sql(hosts, "host-c", "SELECT count(*) AS n FROM predictions WHERE method = 'self_route' "
+                     "AND error IS NULL AND decline_prob IS NOT NULL")  # fmt: skip
+    assert with_prob == [{"n": 2 * LIMIT}], with_prob
+    taus = _sql(
+        hosts, "host-c", "SELECT run_id, threshold, source FROM decline_thresholds ORDER BY chosen_at"
+    )
+    assert taus == [{"run_id": run["run_id"], "threshold": TAU, "source": "given"} for run in runs], taus
+    # The nightly published its summary and compared every method with host c's run: no regression.
+    assert any("self_route" in text for text in _artifacts(hosts, first_id, "eval-mini")), first_id
+    checks = _sql(hosts, "host-c", "SELECT run_id, baseline_run_id, method, passed FROM regression_checks "
+                  "ORDER BY method")  # fmt: skip
+    assert checks == [
+        {"run_id": nightly_run, "baseline_run_id": summary["run_id"], "method": method, "passed": True}
+        for method in METHODS
+    ], checks
     # A second nightly run through a third worker (host c): everything is cached, no LLM call.
     _stop(hosts.gpu)
     hosts.start("host-c", "ragroute", "worker", "--pool", "gpu")
@@ -180,3 +225,5 @@ def test_two_hosts_share_the_warehouse_and_the_llm_cache(hosts: Hosts, tmp_path_
     )
     assert again[0]["fresh"] == answered[0]["fresh"], (answered, again)  # no prediction needed the LLM
     assert _sql(hosts, "host-c", manifest) == rows
+    # The second regression check of the same run replaced its comparisons.
+    assert len(_sql(hosts, "host-c", "SELECT * FROM regression_checks")) == len(METHODS)
