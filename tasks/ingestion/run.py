@@ -17,7 +17,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from itertools import chain
 from pathlib import Path
 
 import duckdb
@@ -136,14 +137,18 @@ class Ingestion:
             return
         for warning in missing_ocr_tools_warnings(self.settings) if changed else []:
             self._note(warning)
-        with connect(self.settings) as client:
+        # The local pool starts on the files now, while Weaviate connects (duplicates are not read again).
+        extracted = extract_all(
+            [f for f in changed if f.path not in self.duplicates], self.settings, self.signature
+        )
+        with closing(extracted), connect(self.settings) as client:  # closing: a failed run cancels the rest
             self.weaviate = (
                 use_collection(client, self.rebuild_into, self.settings)
                 if self.rebuild_into
                 else ensure_chunk_collection(client, self.collection_name, self.settings)
             )
             batch: list[Outcome] = []
-            for done, outcome in enumerate(self._extract_new(changed), start=1):
+            for done, outcome in enumerate(chain(self._duplicates(changed), extracted), start=1):
                 batch.append(outcome)
                 self.progress(outcome.path.name, done, len(changed))
                 if len(batch) >= self.settings.ingest_batch_documents:
@@ -152,19 +157,19 @@ class Ingestion:
             self._index_batch(batch)
             self._remove_deleted(deleted)
 
-    def _extract_new(self, changed: list[ScannedFile]) -> Iterator[Outcome]:
-        """Duplicates become quarantine outcomes without being read again; the other files are extracted."""
+    def _duplicates(self, changed: list[ScannedFile]) -> list[Outcome]:
+        """Duplicates become quarantine outcomes without being read again."""
+        outcomes = []
         for item in changed:
             if item.path in self.duplicates:
                 reason = f"duplicate of another file: {self.duplicates[item.path]}"
                 problem = QuarantineRecord(path=str(item.path), stage="scan", reason=reason)
-                yield Outcome(item.path, item.sha256, problem=problem)
-        files = [f for f in changed if f.path not in self.duplicates]
-        yield from extract_all(files, self.settings, self.signature)
+                outcomes.append(Outcome(item.path, item.sha256, problem=problem))
+        return outcomes
 
     def _index_batch(self, outcomes: list[Outcome]) -> None:
         """Chunk, validate and embed a batch of extracted files, write them in one Weaviate batch, record each.
-        The manifest writes before the Weaviate write share one warehouse session; the records after it too."""
+        The manifest writes before the Weaviate write share one warehouse session, the records after it one."""
         if not outcomes:
             return
         local = [outcome for outcome in outcomes if outcome.document and outcome.prepared is None]

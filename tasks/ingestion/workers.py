@@ -1,6 +1,9 @@
-"""Extraction workers: changed files are extracted across a local process pool (one process when there is
-one file or `RAGROUTE_INGEST_WORKERS` is 1), or on a Dask cluster when `RAGROUTE_DASK_ADDRESS` is set.
+"""Extraction workers: changed files are extracted across a local process pool (in the ingest process when
+`RAGROUTE_INGEST_WORKERS` is 1, or for one file before the pool has started), or on a Dask cluster when
+`RAGROUTE_DASK_ADDRESS` is set.
 
+In a local pool process, as on Dask, each file is extracted, OCR'd, chunked, validated and embedded where it
+was read (one torch thread each: the other processes are busy with OCR), so the ingest process only writes.
 On Dask each file is one task that extracts, OCRs, chunks, validates and embeds it on a worker, which reads
 the file by its path: every worker must see the source folders at the same paths (a shared mount). Dask's
 scheduler runs a task again on another worker when the worker running it dies; after
@@ -16,7 +19,7 @@ import atexit
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
@@ -50,18 +53,34 @@ def _extraction_pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
-def extract_all(changed: list[ScannedFile], settings: Settings, signature: str) -> Iterator[Outcome]:
-    """Extract changed files: on the Dask cluster when one is configured, else across local processes."""
+def extract_all(
+    changed: list[ScannedFile], settings: Settings, signature: str
+) -> Generator[Outcome, None, None]:
+    """Extract changed files: on the Dask cluster when one is configured, else across local processes, each
+    of which also chunks, validates and embeds the files it extracted (as a Dask worker does), so that the
+    ingest process only writes. One file is extracted in this process (left for the ingest process to
+    prepare), unless the process pool runs already. The pool starts on the files at once; closing the
+    generator cancels what it has not started."""
     if settings.dask_address and changed:
-        yield from _extract_on_dask(changed, settings, signature)
-        return
-    if len(changed) <= 1 or settings.ingest_workers <= 1:
-        for item in changed:
-            yield extract_outcome(item.path, item.sha256, settings)
-        return
+        return _extract_on_dask(changed, settings, signature)
+    pool_running = _extraction_pool.cache_info().currsize > 0
+    if (len(changed) <= 1 and not pool_running) or settings.ingest_workers <= 1:
+        return (extract_outcome(item.path, item.sha256, settings) for item in changed)
+    outcomes = _extract_in_pool(changed, settings, signature)
+    next(outcomes)  # submits every file
+    return outcomes
+
+
+def _extract_in_pool(
+    changed: list[ScannedFile], settings: Settings, signature: str
+) -> Generator[Outcome | None, None, None]:
+    """Submit every file to the local pool, yield None, then each file's outcome as it is done."""
     pool = _extraction_pool(settings.ingest_workers)
-    futures = {pool.submit(extract_outcome, item.path, item.sha256, settings): item for item in changed}
+    futures = {
+        pool.submit(prepared_outcome, item.path, item.sha256, settings, signature): item for item in changed
+    }
     try:
+        yield None
         for future in as_completed(futures):
             yield _pool_outcome(future, futures[future], pool)
     finally:
@@ -109,6 +128,12 @@ def extract_and_prepare(path: Path, sha256: str, settings: Settings, signature: 
             f"Dask worker on {socket.gethostname()} cannot see {path.parent}: mount the source folder at the "
             "same path on every worker"
         )
+    return prepared_outcome(path, sha256, settings, signature)
+
+
+def prepared_outcome(path: Path, sha256: str, settings: Settings, signature: str) -> Outcome:
+    """Extract one file, then chunk, validate and embed it in the same process (a local extraction process
+    or a Dask worker), with one torch thread."""
     outcome = extract_outcome(path, sha256, settings)
     if outcome.document is not None:
         _one_torch_thread()
