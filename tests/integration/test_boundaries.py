@@ -13,8 +13,8 @@ from schemas.collection import collection_name
 from tasks.clients.vectorstore import connect
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import OutsideSourceRoots
-from tests.support.cli import run_cli
 from tasks.testbed.corpus import body
+from tests.support.cli import run_cli
 
 
 def _sources(tmp_path: Path) -> tuple[Path, Path]:

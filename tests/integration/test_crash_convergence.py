@@ -17,6 +17,7 @@ from pathlib import Path
 
 from schemas.settings import Settings
 from tasks.ingestion.run import ingest
+from tasks.testbed.corpus import body
 from tests.support.convergence import (
     IngestForks,
     State,
@@ -28,7 +29,6 @@ from tests.support.convergence import (
     warm_up,
     write_folder,
 )
-from tasks.testbed.corpus import body
 from tests.support.readers import warehouse_rows
 
 SEED = 20240917

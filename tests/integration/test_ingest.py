@@ -15,8 +15,8 @@ from tasks.clients.vectorstore import connect
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import SourceUnavailable
 from tasks.ingestion.unchanged import record_if_unchanged
-from tests.support.cli import run_cli
 from tasks.testbed.corpus import bad_corpus, body, good_corpus
+from tests.support.cli import run_cli
 from tests.support.readers import collection_objects, warehouse_rows
 
 

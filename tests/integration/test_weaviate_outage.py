@@ -16,6 +16,7 @@ from schemas.settings import Settings
 from tasks.clients import services
 from tasks.ingestion.index import WeaviateUnreachable
 from tasks.ingestion.run import ingest
+from tasks.testbed.corpus import body
 from tests.support.convergence import (
     CHILD_ENV,
     child_settings,
@@ -24,7 +25,6 @@ from tests.support.convergence import (
     snapshot,
     write_folder,
 )
-from tasks.testbed.corpus import body
 
 FILES = {f"doc{i}.txt": body(f"topic{i}", 8 + i) for i in range(6)}  # three batches of two documents
 STOP_AFTER_EXTRACTING = 3  # the first batch is recorded, the second is about to be written
