@@ -327,32 +327,93 @@ def is_catalog_lost(error: BaseException) -> bool:
 retries = {"conflict": 0, "catalog_lost": 0}  # transactions run again in this process, by cause
 
 
-def transaction(con: duckdb.DuckDBPyConnection, body: Callable[[], T], retry_lost_catalog: bool = False) -> T:
+def transaction(
+    con: duckdb.DuckDBPyConnection,
+    body: Callable[[], T],
+    retry_lost_catalog: bool = False,
+    retry_for_s: float = RETRY_FOR_S,
+) -> T:
     """Run `body` in one transaction; when it conflicts with a concurrent writer, roll back and run it again
-    (with backoff), so the write lands once. With `retry_lost_catalog` (keyed writes: running them twice
-    replaces, never doubles) also when the DuckLake catalog's connection was lost. Inside another `transaction`
-    on `con` it just runs."""
+    (with backoff, for up to `retry_for_s`), so the write lands once. With `retry_lost_catalog` (keyed writes:
+    running them twice replaces, never doubles) also when the DuckLake catalog's connection was lost. On a
+    DuckLake over PostgreSQL each try first waits for the lake's write turn (`_write_turn`). Inside another
+    `transaction` on `con` it just runs."""
     if id(con) in _in_transaction:
         return body()
-    deadline, delay = time.monotonic() + RETRY_FOR_S, 0.02
+    deadline, delay = time.monotonic() + retry_for_s, 0.02
     while True:
         try:
-            con.execute("BEGIN TRANSACTION")
-            _in_transaction.add(id(con))
-            result = body()
-            con.execute("COMMIT")
-            return result
+            return _attempt(con, body, deadline)
         except BaseException as error:
-            _rollback(con)
             cause = _retry_cause(error, retry_lost_catalog)
             if cause is None or time.monotonic() > deadline:
                 raise
             retries[cause] += 1
+        time.sleep(random.uniform(0, 2 * delay))  # full jitter: losers spread out instead of colliding again
+        delay = min(delay * 1.5, 1.0)
+
+
+def _attempt(con: duckdb.DuckDBPyConnection, body: Callable[[], T], deadline: float) -> T:
+    with _write_turn(con, deadline):
+        con.execute("BEGIN TRANSACTION")
+        _in_transaction.add(id(con))
+        try:
+            result = body()
+            con.execute("COMMIT")
+            return result
+        except BaseException:
+            _rollback(con)
+            raise
         finally:
             _in_transaction.discard(id(con))
             _guarded.discard(id(con))
-        time.sleep(random.uniform(0, 2 * delay))  # full jitter: losers spread out instead of colliding again
-        delay = min(delay * 1.5, 1.0)
+
+
+# Writers on one DuckLake take turns: optimistic retries alone let a long write (an evaluation's retrievals)
+# lose every commit to a stream of short ones. The turn is a PostgreSQL advisory lock in the catalog database
+# (scoped to it, so other lakes on the server do not wait), held by a transaction of its own that starts
+# before the write's (a lock taken inside the write's transaction would come after its catalog snapshot).
+# It ends at the write's end, or with its connection when the process dies.
+WRITE_TURN_KEY = int.from_bytes(hashlib.sha256(b"ragroute write turn").digest()[:4], "big")
+_CATALOG_DB = f"__ducklake_metadata_{LAKE}"  # the name DuckLake attaches its PostgreSQL catalog under
+write_turns = {"taken": 0, "waited": 0}  # in this process: turns taken, and how many had to wait
+_turn = threading.local()  # whether this thread holds its lake's turn (a nested write on another connection)
+
+
+@contextmanager
+def _write_turn(con: duckdb.DuckDBPyConnection, deadline: float) -> Iterator[None]:
+    """Wait (until `deadline`) for the lake's write turn, when `con` is on a DuckLake whose catalog is
+    PostgreSQL; the embedded file has one writer already, and SQLite or DuckDB catalogs keep plain retries."""
+    if getattr(_turn, "held", False) or not _lake_on_postgres(con):
+        yield
+        return
+    holder = con.cursor()
+    try:
+        holder.execute("BEGIN TRANSACTION")
+        free = holder.execute(
+            f"SELECT * FROM postgres_query('{_CATALOG_DB}', 'SELECT pg_try_advisory_xact_lock({WRITE_TURN_KEY})')"
+        ).fetchone()[0]
+        if not free:
+            write_turns["waited"] += 1
+            wait_ms = max(1000, int((deadline - time.monotonic()) * 1000))
+            holder.execute(
+                f"CALL postgres_execute('{_CATALOG_DB}', 'SET LOCAL lock_timeout = {wait_ms}; "
+                f"SELECT pg_advisory_xact_lock({WRITE_TURN_KEY})')"
+            )
+        write_turns["taken"] += 1
+        _turn.held = True
+        yield
+    finally:
+        _turn.held = False
+        _rollback(holder)  # ends the lock's transaction: the next writer's turn
+        holder.close()
+
+
+def _lake_on_postgres(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute(
+        f"SELECT current_database() = '{LAKE}' AND (SELECT count(*) > 0 FROM duckdb_extensions() "
+        "WHERE extension_name = 'postgres_scanner' AND loaded)"
+    ).fetchone()[0]
 
 
 def _retry_cause(error: BaseException, retry_lost_catalog: bool) -> str | None:
@@ -369,7 +430,7 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
-def keyed_write(con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
+def keyed_write(con: duckdb.DuckDBPyConnection, body: Callable[[], T], retry_for_s: float = RETRY_FOR_S) -> T:
     """Run `body`, a write that keeps a key unique (replace or add rows, or read and then insert), in a retried
     `transaction` that first bumps `write_guard`: the one way every keyed write of `warehouse/` takes.
 
@@ -384,11 +445,16 @@ def keyed_write(con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
             _guarded.add(id(con))
         return body()
 
-    return transaction(con, guarded, retry_lost_catalog=True)
+    return transaction(con, guarded, retry_lost_catalog=True, retry_for_s=retry_for_s)
 
 
 def upsert(
-    con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], columns: Sequence[str], rows: list[list]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    rows: list[list],
+    retry_for_s: float = RETRY_FOR_S,
 ) -> None:
     """Replace the rows with the same key, or add them: a `keyed_write` both backends run alike."""
     if not rows:
@@ -402,7 +468,7 @@ def upsert(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
         )
 
-    keyed_write(con, body)
+    keyed_write(con, body, retry_for_s)
 
 
 def backend_status(target: Target) -> dict:

@@ -52,7 +52,11 @@ class ResponseCache:
 
 
 class SharedResponseCache(ResponseCache):
-    """The same cache in the DuckLake warehouse (`llm_responses`): a keyed write, retried on conflict."""
+    """The same cache in the DuckLake warehouse (`llm_responses`): a keyed write, retried on conflict or a lost
+    catalog connection for at most `write_retry_s` (then it raises and the caller logs it: during a long
+    PostgreSQL outage each queued write gives up soon instead of holding up the run's end)."""
+
+    write_retry_s = 10.0
 
     def __init__(self, target: DuckLakeTarget):
         self._target = target
@@ -73,6 +77,7 @@ class SharedResponseCache(ResponseCache):
             ["key"],
             ["key", "body", "cached_at"],
             [[key, json.dumps(body), utc_now()]],
+            retry_for_s=self.write_retry_s,
         )
 
     def close(self) -> None:
