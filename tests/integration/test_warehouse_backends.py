@@ -359,6 +359,15 @@ def _run_rows(target: DuckLakeTarget, run_id: str) -> dict[str, tuple[int, int]]
         }
 
 
+def _unit_errors(target: DuckLakeTarget, run_id: str) -> list[tuple]:
+    """(example, method, k, error) of each unit that failed: what a failed status assertion shows."""
+    with connect(target, read_only=True) as con:
+        return con.execute(
+            "SELECT example_id, method, k, error FROM predictions WHERE run_id = ? AND error IS NOT NULL",
+            [run_id],
+        ).fetchall()
+
+
 def _assert_whole_run(target: DuckLakeTarget, summary: EvalSummary) -> dict[str, tuple[int, int]]:
     """Every unit answered and scored once, the τ stored once, the summary complete."""
     rows = _run_rows(target, summary.run_id)
@@ -366,7 +375,7 @@ def _assert_whole_run(target: DuckLakeTarget, summary: EvalSummary) -> dict[str,
         "eval_runs": (1, 1), "predictions": (EVAL_UNITS, EVAL_UNITS), "scores": (EVAL_UNITS, EVAL_UNITS),
         "decline_thresholds": (1, 1)}, rows  # fmt: skip
     assert rows["retrievals"][0] == rows["retrievals"][1] > 0, rows
-    assert summary.status == "completed", summary
+    assert summary.status == "completed", (summary, _unit_errors(target, summary.run_id))
     assert (summary.decline_threshold.threshold, summary.decline_threshold.source) == (TAU, "given")
     assert sorted(row["method"] for row in summary.methods) == sorted(METHODS)
     return rows
