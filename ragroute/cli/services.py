@@ -71,31 +71,21 @@ def services_status(as_json: bool = typer.Option(False, "--json", help="Print on
         Console().print(nodes)
 
 
+def _service_row(table: Table, name: str, endpoint: str, serves: str | None, service: dict) -> None:
+    """A service's row: what it serves, or a red "unreachable"; whether ragroute runs it, and its pid."""
+    table.add_row(
+        name, endpoint, serves or "[red]unreachable", str(service["managed"]), str(service["pid"] or "-")
+    )
+
+
 def _status_table(found: dict) -> Table:
     """One row per service: where it is, what it serves (red when unreachable), whether ragroute runs it."""
     table = Table("service", "endpoint", "serves", "managed", "pid")
     weaviate, llm, prefect = found["weaviate"], found["llm"], found["prefect"]
-    table.add_row(
-        "weaviate",
-        weaviate["url"],
-        weaviate["version"] or "[red]unreachable",
-        str(weaviate["managed"]),
-        str(weaviate["pid"] or "-"),
-    )
-    table.add_row(
-        "llm",
-        llm["base_url"],
-        llm["model"] or "[red]unreachable",
-        str(llm["managed"]),
-        str(llm["pid"] or "-"),
-    )
-    table.add_row(
-        "prefect",
-        prefect["api_url"],
-        f"Prefect {prefect['version']}" if prefect["version"] else "[red]unreachable",
-        str(prefect["managed"]),
-        str(prefect["pid"] or "-"),
-    )
+    _service_row(table, "weaviate", weaviate["url"], weaviate["version"], weaviate)
+    _service_row(table, "llm", llm["base_url"], llm["model"], llm)
+    serves = f"Prefect {prefect['version']}" if prefect["version"] else None
+    _service_row(table, "prefect", prefect["api_url"], serves, prefect)
     warehouse = found["warehouse"]
     table.add_row(
         f"warehouse ({warehouse['backend']})",

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from schemas.documents import IngestSummary
 from schemas.settings import Settings
 from tasks.evaluation.mini import page_image
 from tasks.ingestion.run import ingest
@@ -118,6 +119,18 @@ def test_dask_worker_killed_mid_file_loses_and_doubles_nothing(
     assert differences(snapshot(settings, "DaskKill"), reference) == []
 
 
+def _ingest_killing_a_worker_for_good(
+    cluster: DaskCluster, folder: Path, settings: Settings, collection: str
+) -> tuple[BusyWorkerKiller, IngestSummary]:
+    """Ingest while the first worker seen running a file is SIGKILLed, with no retry left: its death is final."""
+    previous = _allowed_failures(cluster, 0)
+    try:
+        with BusyWorkerKiller(cluster) as killer:
+            return killer, ingest(folder, settings, collection)
+    finally:
+        _allowed_failures(cluster, previous)
+
+
 def test_file_whose_worker_dies_with_no_retry_left_is_failed_then_redone(
     running_services: Settings, dask_cluster: DaskCluster, tmp_path: Path
 ) -> None:
@@ -126,12 +139,7 @@ def test_file_whose_worker_dies_with_no_retry_left_is_failed_then_redone(
     _scans(folder, 4)
     reference = _reference(running_services, folder, "DaskGiveUpRef")
     settings = running_services.model_copy(update={"dask_address": dask_cluster.address})
-    previous = _allowed_failures(dask_cluster, 0)  # the first death of a worker running a file is final
-    try:
-        with BusyWorkerKiller(dask_cluster) as killer:
-            summary = ingest(folder, settings, "DaskGiveUp")
-    finally:
-        _allowed_failures(dask_cluster, previous)
+    killer, summary = _ingest_killing_a_worker_for_good(dask_cluster, folder, settings, "DaskGiveUp")
     print(f"killed worker {killer.killed}; run: {summary}")
     assert killer.killed and summary.status == "completed_with_failures", summary
     assert 1 <= summary.documents_error == summary.documents_failed <= 2, summary  # the file(s) it held
@@ -169,12 +177,7 @@ def test_worker_killed_mid_ocr_of_a_changed_scan_keeps_its_old_chunks_until_the_
     assert differences(before, before) == [] and len(before.documents) == 2
 
     changed.save(folder / "scan0.png")
-    previous = _allowed_failures(dask_cluster, 0)  # the death of the worker OCRing it is final
-    try:
-        with BusyWorkerKiller(dask_cluster) as killer:
-            failed = ingest(folder, settings, "DaskChanged")
-    finally:
-        _allowed_failures(dask_cluster, previous)
+    killer, failed = _ingest_killing_a_worker_for_good(dask_cluster, folder, settings, "DaskChanged")
     during = snapshot(settings, "DaskChanged")
     print(
         f"worker {killer.killed} killed mid-OCR: before {_counts(before)}; after {_counts(during)}; {failed}"
