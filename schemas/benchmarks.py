@@ -88,6 +88,11 @@ class CorpusQuestion(BaseModel):
     question: str
     answers: list[str]
     gold_doc_ids: list[str] = Field(default_factory=list)
+    # A generated set's fields (`ragroute questions export`), for a person to review; ignored by evaluation.
+    kind: str | None = None  # answerable | multi_hop | unanswerable
+    evidence: list[str] = Field(default_factory=list)
+    collection: str | None = None
+    reviewed: bool | None = None
 
 
 _MULTI_DOC = (

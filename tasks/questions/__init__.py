@@ -1,0 +1,1 @@
+"""Generated, validated question sets that follow an ingested collection."""

@@ -1,0 +1,104 @@
+"""The prompts that generate and check questions, and the defensive reading of the model's line format.
+
+Prompts are versioned: a change of wording is a new PROMPT_VERSION, stored with every question, so questions of
+an older prompt can be told apart. The model is asked for a few labelled lines ("Question: …"); a reply that
+does not hold them is a rejected candidate with the reason, never an exception."""
+
+from __future__ import annotations
+
+import re
+
+PROMPT_VERSION = "q1"
+GENERATE_MAX_TOKENS = 160
+ANSWER_MAX_TOKENS = 48
+
+ANSWERABLE = (
+    "Read the passage and write one question that the passage answers.\n\n"
+    "Passage:\n{passage}\n\n"
+    "Reply with exactly three lines:\n"
+    "Question: <one question about a fact in the passage>\n"
+    "Answer: <the short answer, a few words copied from the passage>\n"
+    "Evidence: <the one sentence of the passage that holds the answer, copied exactly>"
+)
+
+MULTI_HOP = (
+    "Read the two passages. Both mention {shared}.\n\n"
+    "Passage A:\n{passage_a}\n\n"
+    "Passage B:\n{passage_b}\n\n"
+    "Write one question whose answer needs a fact from passage A and a fact from passage B.\n"
+    "Reply with exactly four lines:\n"
+    "Question: <the question>\n"
+    "Answer: <the short answer, a few words copied from the passages>\n"
+    "Evidence A: <the sentence of passage A used, copied exactly>\n"
+    "Evidence B: <the sentence of passage B used, copied exactly>"
+)
+
+UNANSWERABLE = (
+    "Read the passage.\n\n"
+    "Passage:\n{passage}\n\n"
+    "Write one question about the subject of this passage that the passage does not answer: ask for a detail "
+    "(a number, a date, a name) that is not written anywhere in it.\n"
+    "Reply with exactly one line:\n"
+    "Question: <the question>"
+)
+
+# Checks: the model answers from the gold passage(s) alone, or from the documents' full text (may decline).
+ANSWER_FROM_PASSAGES = (
+    "{passages}\n\nAnswer the question using only the text above. Reply with the short answer only, a few "
+    "words.\n\nQuestion: {question}\nAnswer:"
+)
+ANSWER_OR_DECLINE = (
+    "{documents}\n\nAnswer the question based on the documents above, as briefly as you can. If the question "
+    'cannot be answered based on the information in the documents, write "unanswerable". Do not provide any '
+    "explanation.\n\nQuestion: {question}\nAnswer:"
+)
+
+FIELDS = {
+    "answerable": ("question", "answer", "evidence"),
+    "multi_hop": ("question", "answer", "evidence a", "evidence b"),
+    "unanswerable": ("question",),
+}
+_LABEL = re.compile(
+    r"^[\s>*#\-\d.)]*(question|answer|evidence(?:\s*[ab12])?)\s*\**\s*[:：]\s*(.*)$", re.IGNORECASE
+)
+_WRAPPERS = " \t*`\"'“”‘’"
+
+
+def _label(raw: str) -> str:
+    label = " ".join(raw.lower().split())
+    return {"evidence1": "evidence a", "evidence 1": "evidence a", "evidence2": "evidence b",
+            "evidence 2": "evidence b", "evidencea": "evidence a", "evidenceb": "evidence b"}.get(label, label)  # fmt: skip
+
+
+def read_fields(reply: str) -> dict[str, str]:
+    """The labelled lines of a reply (first occurrence of each label, wrappers such as quotes and markdown
+    stripped); a line without a label continues the field before it."""
+    found: dict[str, str] = {}
+    current: str | None = None
+    for line in reply.splitlines():
+        match = _LABEL.match(line)
+        if match:
+            label = _label(match.group(1))
+            current = None if label in found else label
+            if current:
+                found[current] = match.group(2).strip(_WRAPPERS)
+        elif current and line.strip():
+            found[current] = f"{found[current]} {line.strip()}".strip(_WRAPPERS)
+        else:
+            current = None
+    return found
+
+
+def parse_reply(kind: str, reply: str | None) -> tuple[dict[str, str], str | None]:
+    """The fields the kind needs, or the reason the reply cannot be used."""
+    if not reply or not reply.strip():
+        return {}, "empty reply"
+    found = read_fields(reply)
+    wanted = FIELDS[kind]
+    if kind == "multi_hop" and "evidence" in found and "evidence a" not in found:
+        found["evidence a"] = found["evidence"]  # "Evidence:" then "Evidence B:"
+    missing = [name for name in wanted if not found.get(name)]
+    if missing:
+        shown = " ".join(reply.split())[:120]
+        return {}, f"unparsable reply: no {', '.join(n.title() for n in missing)} line in {shown!r}"
+    return {name: found[name] for name in wanted}, None
