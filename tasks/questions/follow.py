@@ -27,6 +27,7 @@ from warehouse.db import session_for, utc_now
 from warehouse.questions import DocumentState
 
 IN_FLUX = ("pending", "error")
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -131,7 +132,7 @@ def follow_collection(
     collection: str,
     per_document: int = 1,
     model: str | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> GenerationSummary:
     """Bring the collection's question set up to date (see the module's doc); records the run and its cost."""
     if per_document < 1:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas.collection import collection_name
+from schemas.errors import RagrouteError
 from schemas.prices import cost_usd, load_prices, spent_usd
 from schemas.questions import UNANSWERABLE, Candidate, SourceChunk, from_sources
 from schemas.settings import Settings
@@ -74,7 +75,7 @@ class Spend:
         )
 
 
-class CollectionMissing(Exception):
+class CollectionMissing(RagrouteError):
     """The collection has no chunks in Weaviate (never ingested)."""
 
 
