@@ -410,10 +410,6 @@ def _storm(target: DuckLakeTarget, writer: int, stop, out) -> None:
     con.close()
 
 
-@pytest.mark.skip(
-    reason="open: with writers taking turns every row lands once (predictions, scores, retrievals, τ, storm keys) "
-    "but on a 2-core host the run ended completed_with_errors after 488 s (which unit failed is not yet known)"
-)
 def test_ducklake_writer_conflict_storm_during_an_eval_with_self_route(running_services: Settings, new_lake):
     """An evaluation of lc, rag and self_route with a τ on a DuckLake while 3 other processes write the same
     tables' keys as fast as they commit: the writers take turns, and every write of both lands once."""
