@@ -159,6 +159,8 @@ class Settings(BaseSettings):
     source_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     collection: str = "Chunks"
     ocr_languages: str = "eng"
+    # tesseract's language data (`<lang>.traineddata` files); unset: the distribution's usual folders.
+    ocr_tessdata: Path | None = Field(default=None, validation_alias=_env("ocr_tessdata", "TESSDATA_PREFIX"))
     chunk_strategy: Literal["words", "by_title"] = "words"
     chunk_size_words: int = 300
     chunk_overlap_words: int = 0
@@ -356,8 +358,8 @@ LIBRARY_ENVIRONMENT = {
     "UNSTRUCTURED_DISABLE_NOTICE": "1",
     "SCARF_NO_ANALYTICS": "true",
     "DO_NOT_TRACK": "1",
-    # tesseract's OpenMP threads make one page several times slower on small machines; ragroute runs
-    # documents in parallel instead.
+    # One OpenMP thread per process (a tesseract built with OpenMP made one page several times slower on small
+    # machines): ragroute runs documents in parallel instead.
     "OMP_THREAD_LIMIT": "1",
     # Without a Prefect server (PREFECT_API_URL, or the local one of `ragroute services up`) each flow run
     # starts a temporary one; give it time on a busy machine.

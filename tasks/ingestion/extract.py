@@ -2,14 +2,13 @@
 
 `extract_document` never returns a half-read document: it raises `BadDocument` with a reason a person can act
 on when the file itself is bad (the caller quarantines it), and `MachineFailure` or another exception when the
-machine failed (a missing program, a killed tesseract, memory): the document ends in `error` and is retried.
+machine failed (missing OCR language data or program, a killed process, memory): the document ends in `error` and is retried.
 """
 
 from __future__ import annotations
 
 import time
 import zipfile
-from collections import defaultdict
 from pathlib import Path
 
 from PIL import Image
@@ -17,7 +16,7 @@ from PIL import Image
 from schemas.documents import Element, ExtractedDocument, QuarantineRecord
 from schemas.settings import Settings
 from tasks.ingestion.hashing import doc_id_for, file_sha256
-from tasks.ingestion.ocr_tools import MachineFailure, missing_tool_failure, require
+from tasks.ingestion.ocr_tools import MachineFailure, missing_tool_failure, recognise, require
 from tasks.ingestion.outcome import Outcome, cpu_seconds
 
 # Extension -> kind. The file's content must agree with its extension (see `_check_content`).
@@ -143,34 +142,19 @@ def _check_content(path: Path, kind: str) -> None:
         raise BadDocument(f"content does not match extension {path.suffix}: the file is {mime}")
 
 
-def ocr_image(image: Image.Image | Path, languages: str) -> tuple[str, float | None]:
+def ocr_image(image: Image.Image | Path, settings: Settings) -> tuple[str, float | None]:
     """OCR one page (an image, or an image file read by tesseract itself); returns its text, line by line,
     and the mean word confidence."""
-    import pytesseract
-
-    source = str(image) if isinstance(image, Path) else image
     try:
-        data = pytesseract.image_to_data(source, lang=languages, output_type=pytesseract.Output.DICT)
-    except pytesseract.TesseractNotFoundError as error:
-        raise missing_tool_failure("tesseract") from error
-    except pytesseract.TesseractError as error:
-        if error.status < 0:  # killed by a signal: the out-of-memory killer, a shutdown
-            raise MachineFailure(f"tesseract was killed (signal {-error.status})", error.message) from error
-        raise BadDocument("tesseract cannot read the image", f"{error.message}"[:500]) from error
-    lines: dict[tuple[int, int, int], list[str]] = defaultdict(list)
-    confidences = []
-    for i, word in enumerate(data["text"]):
-        if word and word.strip():
-            lines[(data["block_num"][i], data["par_num"][i], data["line_num"][i])].append(word)
-            confidence = float(data["conf"][i])
-            if confidence >= 0:
-                confidences.append(confidence)
-    text = "\n".join(" ".join(words) for _, words in sorted(lines.items()))
-    return text, (sum(confidences) / len(confidences) if confidences else None)
+        text, confidences = recognise(image, settings)
+    except RuntimeError as error:  # tesserocr's error for an image tesseract cannot read
+        raise BadDocument("tesseract cannot read the image", str(error)[:500]) from error
+    lines = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    return lines, (sum(confidences) / len(confidences) if confidences else None)
 
 
-def _ocr_element(image: Image.Image | Path, page: int, languages: str) -> Element | None:
-    text, confidence = ocr_image(image, languages)
+def _ocr_element(image: Image.Image | Path, page: int, settings: Settings) -> Element | None:
+    text, confidence = ocr_image(image, settings)
     if not text.strip():
         return None
     return Element(text=text, page=page, element_type="OCRText", ocr=True, ocr_confidence=confidence)
@@ -184,7 +168,7 @@ def _unstructured_elements(elements) -> list[Element]:
     ]
 
 
-def _pdf_page_image(reader, path: Path, page_number: int) -> Image.Image:
+def _pdf_page_image(reader, path: Path, page_number: int, settings: Settings) -> Image.Image:
     """A scanned page at its native resolution when it is one embedded image, else rendered at 300 dpi."""
     try:
         images = reader.pages[page_number - 1].images
@@ -197,11 +181,11 @@ def _pdf_page_image(reader, path: Path, page_number: int) -> Image.Image:
     from pdf2image import convert_from_path
     from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError, PDFSyntaxError
 
-    require("pdfinfo", "pdftoppm")
+    require(settings, "pdfinfo", "pdftoppm")
     try:
         return convert_from_path(str(path), dpi=300, first_page=page_number, last_page=page_number)[0]
     except PDFInfoNotInstalledError as error:
-        raise missing_tool_failure("pdfinfo") from error
+        raise missing_tool_failure("pdfinfo", settings) from error
     except (PDFPageCountError, PDFSyntaxError) as error:
         raise BadDocument(f"corrupt PDF: page {page_number} cannot be rendered", str(error)[:500]) from error
 
@@ -241,7 +225,7 @@ def _extract_pdf(path: Path, settings: Settings) -> tuple[list[Element], int, in
     for page in range(1, page_count + 1):
         if page in pages_with_text:
             continue
-        ocr = _ocr_element(_pdf_page_image(reader, path, page), page, settings.ocr_languages)
+        ocr = _ocr_element(_pdf_page_image(reader, path, page, settings), page, settings)
         pages_ocr += 1
         if ocr:
             elements.append(ocr)
@@ -251,7 +235,7 @@ def _extract_pdf(path: Path, settings: Settings) -> tuple[list[Element], int, in
 
 def _extract_image(path: Path, settings: Settings) -> tuple[list[Element], int, int]:
     """OCR each frame. Only reading the image can make it 'unreadable': an OCR call that fails is the
-    machine's failure (no tesseract, a killed process) and must not quarantine a good scan."""
+    machine's failure (no language data, a killed process) and must not quarantine a good scan."""
     with _open_image(path) as image:
         if min(image.size) < MIN_OCR_PIXELS:
             raise BadDocument(
@@ -260,11 +244,11 @@ def _extract_image(path: Path, settings: Settings) -> tuple[list[Element], int, 
             )
         frames = getattr(image, "n_frames", 1)
         if frames == 1:  # tesseract reads the file itself: no re-encoding
-            element = _ocr_element(path, 1, settings.ocr_languages)
+            element = _ocr_element(path, 1, settings)
             return ([element] if element else []), 1, 1
         elements = []
         for frame in range(frames):
-            element = _ocr_element(_frame(image, frame), frame + 1, settings.ocr_languages)
+            element = _ocr_element(_frame(image, frame), frame + 1, settings)
             if element:
                 elements.append(element)
     return elements, frames, frames

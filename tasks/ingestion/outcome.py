@@ -13,7 +13,7 @@ from tasks.ingestion.validate import ValidationReport
 
 
 def cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children (tesseract runs as a child process)."""
+    """CPU seconds of this process and its finished children (poppler renders scanned PDF pages in one)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
 

@@ -104,14 +104,14 @@ def _pool_outcome(future: Future, item: ScannedFile, pool: ProcessPoolExecutor) 
 
 
 def missing_ocr_tools_warnings(settings: Settings) -> list[str]:
-    """A warning naming the OCR programs missing where files are extracted: this machine, or each group of
-    Dask workers that lacks the same ones."""
+    """A warning naming what OCR lacks (language data, programs) where files are extracted: this machine, or
+    each group of Dask workers that lacks the same."""
     if not settings.dask_address:
-        warning = missing_tools_warning(missing_ocr_tools())
+        warning = missing_tools_warning(missing_ocr_tools(settings))
         return [warning] if warning else []
     client = dask_client(settings.dask_address, settings.dask_connect_timeout_s)
     by_missing: dict[tuple[str, ...], list[str]] = {}
-    for worker, missing in client.run(missing_ocr_tools).items():
+    for worker, missing in client.run(missing_ocr_tools, settings).items():
         if missing:
             by_missing.setdefault(tuple(missing), []).append(worker)
     return [

@@ -1,5 +1,5 @@
 """Fault rows of docs/reliability.md, against real tesseract, real Weaviate and the real warehouse: a host
-without tesseract never deletes good chunks, and a rebuild of an empty or mostly missing folder never replaces
+without tesseract's language data never deletes good chunks, and a rebuild of an empty or mostly missing folder never replaces
 the collection. Each test counts documents and chunks before and after, and checks that no row was lost or
 doubled."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import threading
 import time
@@ -26,20 +25,6 @@ from tasks.testbed.corpus import body
 from tests.support.cli import run_cli
 from tests.support.convergence import State, differences, snapshot
 from tests.support.readers import warehouse_rows
-
-
-def path_without(program: str, folder: Path) -> str:
-    """A PATH with every program of the current one except `program`: links to them in one folder."""
-    folder.mkdir()
-    for directory in os.environ["PATH"].split(os.pathsep):
-        if not os.path.isdir(directory):
-            continue
-        for name in os.listdir(directory):
-            target = Path(directory) / name
-            if name != program and not (folder / name).exists() and os.access(target, os.X_OK):
-                (folder / name).symlink_to(target)
-    assert shutil.which(program, path=str(folder)) is None
-    return str(folder)
 
 
 def _by_file(state: State) -> dict[str, list[str]]:
@@ -70,8 +55,10 @@ def _assert_whole(state: State) -> None:
 
 
 def test_a_changed_scan_ingested_without_tesseract_keeps_its_chunks_until_the_rerun(
-    running_services: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    running_services: Settings, tmp_path: Path
 ) -> None:
+    """Tesseract's language data is gone (`tesseract-ocr-eng` removed; the engine ships with ragroute) while
+    a changed scan is ingested."""
     settings = running_services.model_copy(update={"ingest_workers": 1})
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -84,19 +71,18 @@ def test_a_changed_scan_ingested_without_tesseract_keeps_its_chunks_until_the_re
     assert len(before.documents) == 2 and "ANCHOR-7" in " ".join(_by_file(before)["scan.png"])
 
     page_image(body("mooring", sentences=10)).save(folder / "scan.png")  # the scan changes
-    with monkeypatch.context() as patch:
-        patch.setenv("PATH", path_without("tesseract", tmp_path / "bin"))
-        failed = ingest(folder, settings, "NoTesseract")
-        during = snapshot(settings, "NoTesseract")
-        # A rebuild on this host would drop the scan's chunks with the old collection: refused.
-        with pytest.raises(RebuildRefused, match=r"1 document\(s\) ended in error"):
-            rebuild([folder], settings, "NoTesseract")
-    print(f"tesseract off PATH: before {_counts(before)}; after {_counts(during)}; run {failed}")
+    no_tessdata = settings.model_copy(update={"ocr_tessdata": tmp_path / "no-tessdata"})
+    failed = ingest(folder, no_tessdata, "NoTesseract")
+    during = snapshot(settings, "NoTesseract")
+    # A rebuild on this host would drop the scan's chunks with the old collection: refused.
+    with pytest.raises(RebuildRefused, match=r"1 document\(s\) ended in error"):
+        rebuild([folder], no_tessdata, "NoTesseract")
+    print(f"tesseract's language data gone: before {_counts(before)}; after {_counts(during)}; run {failed}")
     assert failed.status == "completed_with_failures", failed
     assert (failed.documents_changed, failed.documents_error, failed.documents_failed) == (1, 1, 1), failed
     assert (failed.quarantined, failed.chunks_written, failed.chunks_deleted) == (0, 0, 0), failed
     assert any(
-        note.startswith("tesseract not found on PATH (install tesseract-ocr)") for note in failed.notes
+        note.startswith("tesseract-ocr-eng not found (install tesseract-ocr-eng)") for note in failed.notes
     )
     assert any("1 document(s) left in error" in n and "scan.png" in n for n in failed.notes), failed.notes
     assert warehouse_rows(settings, "SELECT * FROM quarantine WHERE run_id = ?", [failed.run_id]) == []
@@ -111,7 +97,7 @@ def test_a_changed_scan_ingested_without_tesseract_keeps_its_chunks_until_the_re
         assert versions == [live_collection(client, alias)]
     assert snapshot(settings, "NoTesseract") == during
 
-    rerun = ingest(folder, settings, "NoTesseract")  # tesseract is back
+    rerun = ingest(folder, settings, "NoTesseract")  # the language data is back
     after = snapshot(settings, "NoTesseract")
     print(f"rerun with tesseract: {_counts(after)}; run {rerun}")
     assert rerun.status == "completed" and (rerun.documents_changed, rerun.documents_error) == (1, 0), rerun
@@ -127,32 +113,28 @@ def test_a_changed_scan_ingested_without_tesseract_keeps_its_chunks_until_the_re
     assert ledger.items() <= after.objects.items()  # the untouched file kept every chunk
 
 
-def _ocr_parents() -> list[int]:
-    """Processes that run a tesseract now, among this process's children (the extraction pool's)."""
-    parents = []
+def _ocr_processes() -> list[int]:
+    """This process's children (the extraction pool) that are running now with tesseract loaded: OCR is
+    nearly all of an extraction process's work on a scan."""
+    busy = []
     for entry in Path("/proc").iterdir():
         try:
             stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if (
+                fields[0] == "R"
+                and int(fields[1]) == os.getpid()
+                and "libtesseract" in (entry / "maps").read_text()
+            ):
+                busy.append(int(entry.name))
         except (OSError, ValueError):
             continue
-        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        parent = int(fields[1])
-        if name == "tesseract" and _parent_of(parent) == os.getpid():
-            parents.append(parent)
-    return parents
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
+    return busy
 
 
 class OcrProcessKiller:
-    """A thread that SIGKILLs the first extraction process seen running tesseract (as the kernel's
-    out-of-memory killer would)."""
+    """A thread that SIGKILLs the first extraction process seen running OCR (as the kernel's out-of-memory
+    killer would)."""
 
     def __init__(self) -> None:
         self.killed: list[int] = []
@@ -162,9 +144,9 @@ class OcrProcessKiller:
     def _kill(self) -> None:
         deadline = time.monotonic() + 300
         while not self.killed and not self.done.is_set() and time.monotonic() < deadline:
-            if parents := _ocr_parents():
-                os.kill(parents[0], signal.SIGKILL)
-                self.killed.append(parents[0])
+            if busy := _ocr_processes():
+                os.kill(busy[0], signal.SIGKILL)
+                self.killed.append(busy[0])
             time.sleep(0.05)
 
     def __enter__(self) -> OcrProcessKiller:

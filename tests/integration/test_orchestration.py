@@ -19,7 +19,6 @@ from tasks.ingestion.rebuild import rebuild
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import OutsideSourceRoots, SourceUnavailable
 from tasks.testbed.corpus import body
-from tests.integration.test_machine_failures import path_without
 from tests.support.fault_llm import FaultLLM
 from tests.support.readers import collection_objects, warehouse_rows
 
@@ -215,10 +214,11 @@ def _chunk_rows(settings, collection: str) -> tuple[int, int]:
 
 
 def test_nightly_retries_steps_that_ended_with_failures(running_services, tmp_path):
-    """Fault matrix, "nightly after a failed step": tesseract is off PATH for the first nightly, so its scan is
-    left in `error`, and the endpoint answers one request with a 500 (not retried), so its evaluation ends with a
-    failed prediction; neither step is cached. The next nightly, with tesseract back, indexes the scan and
-    resumes the run, answering only the failed unit; the one after finds both steps cached."""
+    """Fault matrix, "nightly after a failed step": tesseract's language data is gone for the first nightly
+    (TESSDATA_PREFIX at an empty folder), so its scan is left in `error`, and the endpoint answers one request
+    with a 500 (not retried), so its evaluation ends with a failed prediction; neither step is cached. The next
+    nightly, with the data back, indexes the scan and resumes the run, answering only the failed unit; the one
+    after finds both steps cached."""
     from flows.nightly import nightly_flow
 
     settings = running_services
@@ -230,7 +230,8 @@ def test_nightly_retries_steps_that_ended_with_failures(running_services, tmp_pa
     plan = tmp_path / "plan.yaml"
     plan.write_text("sources:\n  - path: docs\n    collection: NightlyRetry\n"
                     "evaluations:\n  - dataset: retry-mini.jsonl\n    methods: [rag]\n    k: [3]\n    limit: 2\n")  # fmt: skip
-    no_tesseract = path_without("tesseract", tmp_path / "bin")
+    no_tessdata = tmp_path / "no-tessdata"
+    no_tessdata.mkdir()
     fault = FaultLLM(running_services.llm_base_url, rate=0.0, script=["server_error"])
     with fault.running(), pytest.MonkeyPatch.context() as env:
         env.setenv("OPENAI_BASE_URL", fault.base_url)
@@ -239,9 +240,11 @@ def test_nightly_retries_steps_that_ended_with_failures(running_services, tmp_pa
         get_settings.cache_clear()
         try:
             with prefect_test_harness(server_startup_timeout=180):
-                with pytest.MonkeyPatch.context() as path:
-                    path.setenv("PATH", no_tesseract)
+                with pytest.MonkeyPatch.context() as tessdata:
+                    tessdata.setenv("TESSDATA_PREFIX", str(no_tessdata))
+                    get_settings.cache_clear()
                     first = nightly_flow(str(plan))["runs"][0]
+                get_settings.cache_clear()
                 before, after_first = _units(settings, first["run_id"]), fault.counts()
                 documents_before, chunks_before = (
                     _manifest(settings, "NightlyRetry"),

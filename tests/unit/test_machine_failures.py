@@ -1,5 +1,6 @@
-"""A machine failure (a missing OCR program) is told apart from a bad file, documents in `error` are retried,
-and a rebuild of an empty or mostly missing folder is refused. No services: real pytesseract and PIL."""
+"""A machine failure (missing OCR language data or program) is told apart from a bad file, documents in `error`
+are retried, and a rebuild of an empty or mostly missing folder is refused. No services: real tesseract (the
+tesserocr engine) and PIL."""
 
 from __future__ import annotations
 
@@ -18,38 +19,48 @@ from warehouse.manifest import KnownDocument
 
 
 @pytest.fixture
-def no_programs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A PATH with no program on it: no tesseract, no poppler."""
+def bare_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings on a machine with no program on PATH (no poppler) and no tesseract language data."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    return Settings(ocr_tessdata=empty)
 
 
-def test_a_scan_without_tesseract_is_a_machine_failure(tmp_path: Path, no_programs: None) -> None:
+def test_a_scan_without_tesseract_language_data_is_a_machine_failure(tmp_path: Path, bare_machine) -> None:
     scan = tmp_path / "scan.png"
     page_image("The harbour master signs the ledger at dawn.").save(scan)
-    outcome = extract_outcome(scan, file_sha256(scan), Settings())
+    outcome = extract_outcome(scan, file_sha256(scan), bare_machine)
     assert outcome.document is None and outcome.failed, outcome
-    assert outcome.problem.reason.startswith("tesseract not found on PATH (needed for OCR"), outcome.problem
-    assert "install tesseract-ocr" in outcome.problem.reason
+    assert outcome.problem.reason.startswith("tesseract-ocr-eng language data not found in "), outcome.problem
+    assert (
+        "(needed for OCR of images and scanned PDF pages; install tesseract-ocr-eng" in outcome.problem.reason
+    )
 
 
-def test_a_corrupt_image_is_still_a_bad_file(tmp_path: Path, no_programs: None) -> None:
+def test_a_language_without_data_is_named(tmp_path: Path) -> None:
+    scan = tmp_path / "scan.png"
+    page_image("The harbour master signs the ledger at dawn.").save(scan)
+    outcome = extract_outcome(scan, file_sha256(scan), Settings(ocr_languages="eng+xyz"))
+    assert outcome.failed and outcome.problem.reason.startswith("tesseract-ocr-xyz language data not found")
+
+
+def test_a_corrupt_image_is_still_a_bad_file(tmp_path: Path, bare_machine) -> None:
     scan = tmp_path / "scan.png"
     page_image("The harbour master signs the ledger at dawn.").save(scan)
     scan.write_bytes(scan.read_bytes()[:2000])  # truncated: a PNG header, then nothing
-    outcome = extract_outcome(scan, file_sha256(scan), Settings())
+    outcome = extract_outcome(scan, file_sha256(scan), bare_machine)
     assert not outcome.failed and outcome.problem.reason == "unreadable image", outcome.problem
 
 
-def test_missing_programs_are_named(no_programs: None) -> None:
-    assert missing_ocr_tools() == ["tesseract", "pdfinfo", "pdftoppm"]
-    warning = missing_tools_warning(missing_ocr_tools())
+def test_what_ocr_lacks_is_named(bare_machine) -> None:
+    assert missing_ocr_tools(bare_machine) == ["tesseract-ocr-eng", "pdfinfo", "pdftoppm"]
+    warning = missing_tools_warning(missing_ocr_tools(bare_machine))
     assert warning.startswith(
-        "tesseract, pdfinfo, pdftoppm not found on PATH (install poppler-utils, tesseract-ocr)"
+        "tesseract-ocr-eng, pdfinfo, pdftoppm not found (install poppler-utils, tesseract-ocr-eng)"
     )
     with pytest.raises(MachineFailure, match="pdftoppm not found on PATH .*install poppler-utils"):
-        require("pdftoppm")
+        require(bare_machine.model_copy(update={"ocr_tessdata": None}), "pdftoppm")
     assert missing_tools_warning([]) is None
 
 

@@ -65,5 +65,5 @@ def status(settings: Settings) -> dict[str, dict]:
             "pid": running_pid(settings, "prefect"),
         },
         "warehouse": backend_status(settings.warehouse_target),
-        "ocr": ocr_tools_status(),  # tesseract and poppler on this machine's PATH
+        "ocr": ocr_tools_status(settings),  # tesseract's language data and poppler on this machine
     }
