@@ -47,6 +47,7 @@ from tasks.clients import services
 from tasks.clients.vectorstore import connect, live_collection
 from tasks.evaluation.mini import page_image
 from tasks.ingestion.run import Ingestion
+from tasks.ingestion.workers import close_dask_clients
 from tasks.testbed.corpus import body
 from tasks.testbed.dask_cluster import DaskCluster
 from warehouse import manifest
@@ -207,6 +208,7 @@ def main() -> None:
         if collections:
             remove_collections(settings, collections)
         if cluster:
+            close_dask_clients()  # before the scheduler goes: a connected client would retry, and log, until exit
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
 

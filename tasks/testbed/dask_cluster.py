@@ -30,9 +30,9 @@ class DaskCluster:
         self.wait_for_workers(workers)
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = (self.log_dir / f"dask-{name}.log").open("ab")
-        return subprocess.Popen(argv, cwd=PROJECT_ROOT, env=os.environ.copy(), stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        with (self.log_dir / f"dask-{name}.log").open("ab") as log:  # the process keeps its own copy
+            return subprocess.Popen(argv, cwd=PROJECT_ROOT, env=os.environ.copy(), stdout=log, stderr=log,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
 
     def start_worker(self, name: str) -> None:
         self.workers[name] = self._spawn(name, [DASK, "worker", self.address, "--name", name, "--nthreads", "1",
