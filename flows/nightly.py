@@ -1,5 +1,6 @@
-"""The nightly flow: bring the plan's sources up to date, evaluate its data sets, write the dashboards and
-artifacts, and fail when a method regressed against its baseline.
+"""The nightly flow: bring the plan's sources up to date, then the question sets of the collections it evaluates
+(new questions for changed documents only), evaluate its data sets, write the dashboards and artifacts, and
+fail when a method regressed against its baseline.
 
 Ingest and evaluation steps are cached across runs on fingerprints of what they depend on (file contents,
 data, settings, code version), in the result storage of the settings, so unchanged work is skipped. A step that
@@ -19,7 +20,8 @@ from prefect.filesystems import LocalFileSystem
 from prefect.transactions import get_transaction
 
 from flows.evaluate import publish_artifacts
-from schemas.evaluation import EvalConfig
+from flows.questions import follow_task
+from schemas.evaluation import QUESTION_SET, EvalConfig
 from schemas.plan import NightlyPlan, load_plan
 from schemas.settings import Settings, apply_library_environment, get_settings
 from tasks.evaluation.nightly import dataset_fingerprint, run_id_for, source_fingerprint, to_retry
@@ -120,7 +122,8 @@ def regression_task(settings: Settings, plan: NightlyPlan, summary: EvalSummary,
 
 @flow(name="nightly", log_prints=True)
 def nightly_flow(plan_path: str | None = None) -> dict:
-    """scan + ingest → evaluate → report → regression check, as the plan says."""
+    """scan + ingest → questions of the evaluated collections → evaluate → report → regression check, as the
+    plan says."""
     settings = get_settings()
     plan = load_plan(Path(plan_path) if plan_path else settings.plan_path)
     storage = _result_storage(settings)
@@ -138,6 +141,9 @@ def nightly_flow(plan_path: str | None = None) -> dict:
 
     failures, runs = [], []
     for evaluation in plan.evaluations:
+        if evaluation.dataset.startswith(QUESTION_SET):  # its questions follow the collection's documents first
+            for line in follow_task(settings, evaluation.collection).lines():
+                print(line)
         summary = evaluate_cached(evaluation, fingerprint_dataset(evaluation, settings), settings)
         report = write_report(settings, summary)
         publish_artifacts(summary, report)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.errors import RagrouteError
 from schemas.methods import Method, Retriever
 
 if TYPE_CHECKING:
     from schemas.settings import Settings
+
+
+# The data set name of a collection's question set: `questions:<collection>`.
+QUESTION_SET = "questions:"
 
 
 class InvalidEvalConfig(RagrouteError):
@@ -22,7 +26,9 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str  # `mini`, a LongBench/∞Bench task name, or a .jsonl path
+    # `mini`, a LongBench/∞Bench task name, a .jsonl path, or `questions:<collection>`: the collection's current
+    # question set (`ragroute questions generate`); unset with `collection` set: that collection's question set.
+    dataset: str = ""
     methods: list[Method] = Field(default_factory=lambda: ["lc", "rag", "self_route"], min_length=1)
     k: list[Annotated[int, Field(ge=1)]] | None = None  # top-k chunks; several run a k sweep
     retriever: Retriever | None = None
@@ -37,6 +43,17 @@ class EvalConfig(BaseModel):
     decline_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     # `previous`: the last completed run of the same data set and model; or a pinned run id.
     baseline: str = "previous"
+
+    @model_validator(mode="after")
+    def _question_set(self) -> EvalConfig:
+        """`collection` alone names its question set; `questions:<collection>` alone names its collection."""
+        if not self.dataset and not self.collection:
+            raise ValueError("give a data set, or a collection to evaluate its question set")
+        if not self.dataset:
+            self.dataset = f"{QUESTION_SET}{self.collection}"
+        elif self.dataset.startswith(QUESTION_SET) and not self.collection:
+            self.collection = self.dataset.removeprefix(QUESTION_SET)
+        return self
 
     @classmethod
     def checked(cls, **values: object) -> EvalConfig:

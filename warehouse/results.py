@@ -89,7 +89,7 @@ PREDICTION_KEY = ("run_id", "example_id", "method", "k")
 
 
 SCORE_COLUMNS = ("run_id", "example_id", "method", "k", "metric", "score")
-EXAMPLE_COLUMNS = ("dataset", "example_id", "length", "difficulty", "length_class", "domain")
+EXAMPLE_COLUMNS = ("dataset", "example_id", "length", "difficulty", "length_class", "domain", "kind")
 RETRIEVAL_COLUMNS = (
     "run_id", "example_id", "k", "retriever", "rank", "chunk_id", "chunk_index", "score", "has_evidence",
     "context_chunks",
@@ -120,7 +120,7 @@ def write_prediction(con: duckdb.DuckDBPyConnection, row: dict, score: tuple[str
 
 
 def write_examples(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
-    """(dataset, example id, length, difficulty, length class, domain) of each example a run answers."""
+    """(dataset, example id, length, difficulty, length class, domain, kind) of each example a run answers."""
     upsert(con, "examples", ["dataset", "example_id"], EXAMPLE_COLUMNS, rows)
 
 
@@ -151,6 +151,29 @@ def method_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
         f"SELECT {', '.join(columns)} FROM method_summary WHERE run_id = ? ORDER BY method, k", [run_id]
     ).fetchall()
     return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _view_rows(
+    con: duckdb.DuckDBPyConnection, view: str, columns: list[str], run_id: str, order: str
+) -> list[dict]:
+    rows = con.execute(
+        f"SELECT {', '.join(columns)} FROM {view} WHERE run_id = ? ORDER BY {order}", [run_id]
+    ).fetchall()
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def kind_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """Per method, k and kind of question of one run (where its data set has kinds): n, failed, score."""
+    return _view_rows(
+        con, "kind_summary", ["method", "k", "kind", "n", "failed", "score"], run_id, "method, k, kind"
+    )
+
+
+def decline_quality(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """Per k of one run with Self-Route and kinds of question: its first step's declines, their precision and
+    recall on the unanswerable questions."""
+    columns = ["k", "n", "unanswerable", "declined", "decline_precision", "decline_recall"]
+    return _view_rows(con, "decline_quality", columns, run_id, "k")
 
 
 def rag_whole_context(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:

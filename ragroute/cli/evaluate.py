@@ -18,7 +18,10 @@ from schemas.settings import get_settings
 
 def eval_command(
     dataset: str = typer.Option(
-        ..., "--dataset", help="`mini`, a LongBench/∞Bench task name, or a .jsonl path."
+        "",
+        "--dataset",
+        help="`mini`, a LongBench/∞Bench task name, or a .jsonl path; left out with --collection: the "
+        "collection's question set (`ragroute questions generate`).",
     ),
     methods: str = typer.Option(
         "lc,rag,self_route",
@@ -36,7 +39,7 @@ def eval_command(
     run_id: str | None = typer.Option(None, "--run-id", help="Resume this run: answer only what is missing."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N examples."),
     collection: str | None = typer.Option(
-        None, "--collection", help="For a corpus QA set: the ingested collection."
+        None, "--collection", help="For a corpus QA set or a question set: the ingested collection."
     ),
     decline_threshold: float | None = typer.Option(
         None,
@@ -73,6 +76,7 @@ def eval_command(
     for note in notes(summary):
         console.print(note, markup=False)
     _print_routing(summary)
+    _print_kinds(summary)
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.llm_calls} LLM calls, "
         f"{summary.cached_calls} cached, {summary.errors} errors"
@@ -91,6 +95,8 @@ def eval_command(
                     "routing_rules": summary.routing_rules,
                     "skipped": summary.skipped,
                     "whole_context": summary.whole_context,
+                    "kinds": summary.kinds,
+                    "declines": summary.declines,
                 }
             )
         )
@@ -142,6 +148,27 @@ def _print_routing(summary) -> None:
             f"{row['lc_score']:.2f}",
         )
     console.print(table)
+
+
+def _print_kinds(summary) -> None:
+    """Scores per kind of question (where the data set has kinds) and Self-Route's declines on them."""
+    if not summary.kinds:
+        return
+    kinds = sorted({row["kind"] for row in summary.kinds})
+    table = Table("method", "k", *kinds, box=box.SIMPLE_HEAD, show_edge=False, title="score per kind (n)")
+    by_unit: dict[tuple, dict] = {}
+    for row in summary.kinds:
+        by_unit.setdefault((row["method"], row["k"]), {})[row["kind"]] = f"{row['score']:.2f} ({row['n']})"
+    for (method, k), scores in by_unit.items():
+        table.add_row(method, str(k), *(scores.get(kind, "-") for kind in kinds))
+    console.print(table)
+    for row in summary.declines:
+        precision = "-" if row["decline_precision"] is None else f"{row['decline_precision']:.1f}%"
+        recall = "-" if row["decline_recall"] is None else f"{row['decline_recall']:.1f}%"
+        console.print(
+            f"Self-Route at k={row['k']} declined {row['declined']} of {row['n']} questions "
+            f"({row['unanswerable']} unanswerable): decline precision {precision}, recall {recall}"
+        )
 
 
 def score_command(

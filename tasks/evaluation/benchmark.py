@@ -150,7 +150,7 @@ class BenchmarkRun:
                 self.settings.llm_base_url,
             )
             results.write_examples(con, [
-                [e.dataset, e.id, e.length, e.difficulty, e.length_class, e.domain] for e in self.examples
+                [e.dataset, e.id, e.length, e.difficulty, e.length_class, e.domain, e.kind] for e in self.examples
             ])  # fmt: skip
             done = results.completed_units(con, self.run_id)
         units, skipped = plan_units(self.examples, self.config.methods, self.config.k, done)

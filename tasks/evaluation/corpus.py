@@ -10,7 +10,7 @@ import uuid
 from functools import partial
 
 from schemas.benchmarks import CorpusQuestion
-from schemas.evaluation import EvalConfig
+from schemas.evaluation import QUESTION_SET, EvalConfig
 from schemas.settings import Settings
 from tasks.evaluation import scoring
 from tasks.evaluation.benchmark import Progress
@@ -26,6 +26,12 @@ def _score(answer: str, question: CorpusQuestion) -> float:
     """Token F1 of the answer in words (citation markers dropped) against the best gold answer."""
     plain = CITATION.sub("", answer)
     return max((scoring.qa_f1_score(plain, gold) for gold in question.answers), default=0.0)
+
+
+def corpus_dataset(name: str) -> str:
+    """The data set name a corpus evaluation records: `questions:<collection>` for a collection's question set,
+    `corpus:<file>` for a QA file."""
+    return name if name.startswith(QUESTION_SET) else f"corpus:{name}"
 
 
 def _answer(asked: AskResult) -> Answer:
@@ -45,7 +51,7 @@ def evaluate_corpus(
     progress = progress or (lambda message, done, total: None)
     asker = Asker(settings, config.collection, config.decline_threshold)
     run_id = config.run_id or str(uuid.uuid4())
-    dataset = f"corpus:{config.dataset}"
+    dataset = corpus_dataset(config.dataset)
     methods = [m for m in config.methods if m in ASK_METHODS]
     skipped = [
         f"{m} skipped: a corpus QA set answers through `ragroute ask` ({', '.join(ASK_METHODS)})"
@@ -64,6 +70,7 @@ def evaluate_corpus(
             settings.llm_model,
             settings.llm_base_url,
         )
+        results.write_examples(con, [[dataset, q.id, None, None, None, None, q.kind] for q in questions])
         done = results.completed_units(con, run_id)
     units = [(q, m, k) for q in questions for m in methods for k in ([0] if m == "lc" else config.k)
              if (q.id, m, k) not in done]  # fmt: skip

@@ -31,8 +31,10 @@ from pydantic import ValidationError
 from schemas.benchmarks import CorpusQuestion, Example
 from schemas.documents import QuarantineRecord
 from schemas.errors import RagrouteError
+from schemas.evaluation import QUESTION_SET
 from schemas.settings import Settings
 from tasks.evaluation import hub_fetch, longbench_v2, mini, scoring
+from tasks.questions.review import kept_questions
 from warehouse import manifest
 from warehouse.db import session
 
@@ -231,11 +233,24 @@ def _from_hub(name: str, target: Path, settings: Settings) -> Path:
     return target
 
 
+def _question_set(collection: str, settings: Settings) -> LoadedDataset:
+    """The collection's current kept questions (generated and validated, or reviewed)."""
+    questions = kept_questions(settings, collection)
+    if not questions:
+        raise DatasetUnavailable(
+            f"collection {collection!r} has no kept questions: run `ragroute questions generate --collection "
+            f"{collection}` (after `ragroute ingest`)"
+        )
+    return LoadedDataset(name=f"{QUESTION_SET}{collection}", source="warehouse", questions=questions)
+
+
 def load_dataset(name_or_path: str, settings: Settings, limit: int | None = None) -> LoadedDataset:
-    """Resolve `mini`, a file path, or a LongBench/∞Bench task name, and load it."""
+    """Resolve `mini`, a file path, a LongBench/∞Bench task name or a collection's question set, and load it."""
     folder = settings.data_dir / "datasets"
     path = Path(name_or_path)
-    if name_or_path == "mini":
+    if name_or_path.startswith(QUESTION_SET):
+        loaded = _question_set(name_or_path.removeprefix(QUESTION_SET), settings)
+    elif name_or_path == "mini":
         path = mini.write_jsonl(mini.generate(), folder / "mini.jsonl")
         loaded = load_jsonl(path, "mini")
     elif path.suffix == ".jsonl" or path.exists():

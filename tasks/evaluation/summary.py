@@ -31,6 +31,9 @@ class EvalSummary:
     skipped: list[str] = field(default_factory=list)  # methods not run, each with why
     # Per retrieval method and k: on how many examples the top-k chunks held the whole context (RAG = LC there).
     whole_context: list[dict] = field(default_factory=list)
+    # Where the data set has kinds of question: score per method, k and kind, and Self-Route's declines.
+    kinds: list[dict] = field(default_factory=list)
+    declines: list[dict] = field(default_factory=list)
 
 
 def code_version() -> str:
@@ -70,8 +73,9 @@ def close_run(
             thresholds.record(con, run_id, model, dataset, choice)
         rules = thresholds.rules(con, run_id)
         whole_context = results.rag_whole_context(con, run_id)
+        kinds, declines = results.kind_summary(con, run_id), results.decline_quality(con, run_id)
     summary = EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)
-    summary.whole_context = whole_context
+    summary.whole_context, summary.kinds, summary.declines = whole_context, kinds, declines
     summary.decline_threshold, summary.routing_rules = choice, rules
     return summary
 
@@ -110,6 +114,23 @@ def notes(summary: EvalSummary) -> list[str]:
     ]
 
 
+def _kinds_markdown(summary: EvalSummary) -> list[str]:
+    """Scores per kind of question and Self-Route's decline precision and recall, where the data set has kinds."""
+    if not summary.kinds:
+        return []
+    lines = ["", "| method | k | kind | n | score |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        f"| {r['method']} | {r['k']} | {r['kind']} | {r['n']} | {r['score']:.2f} |" for r in summary.kinds
+    ]
+    for row in summary.declines:
+        lines.append(
+            f"\nSelf-Route at k={row['k']} declined {row['declined']} of {row['n']} questions "
+            f"({row['unanswerable']} unanswerable): precision {row['decline_precision']}%, recall "
+            f"{row['decline_recall']}%."
+        )
+    return lines
+
+
 def summary_markdown(summary: EvalSummary, report: Path | None = None) -> str:
     """A short markdown account of one evaluation run."""
     lines = [
@@ -130,6 +151,7 @@ def summary_markdown(summary: EvalSummary, report: Path | None = None) -> str:
         )
     if found := notes(summary):
         lines += ["", *(f"- {note}" for note in found)]
+    lines += _kinds_markdown(summary)
     if report is not None:
         lines += ["", f"Dashboard: `{report}`"]
     return "\n".join(lines)

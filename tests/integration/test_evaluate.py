@@ -28,6 +28,14 @@ def test_end_to_end_mini_run_then_rerun_makes_no_llm_call(running_services, tmp_
     assert 0 < by_method["rag"]["token_pct_of_lc"] < 100
     assert 0 <= by_method["self_route"]["answerable_pct"] <= 100
     assert all(0 <= row["score"] <= 100 and row["n"] == 2 for row in summary.methods)
+    # mini's examples have kinds: each method is scored per kind, and Self-Route's declines are counted.
+    kinds = sorted({example.kind for example in examples})
+    assert sorted((row["method"], row["kind"]) for row in summary.kinds) == sorted(
+        (method, kind) for method in methods for kind in kinds
+    )
+    [declines] = summary.declines
+    assert (declines["k"], declines["n"]) == (3, 2)
+    assert declines["unanswerable"] == sum(example.kind == "unanswerable" for example in examples)
     run = summary.run_id
     assert warehouse_rows(
         settings, "SELECT count(*) FROM predictions WHERE run_id = ? AND error IS NULL", [run]

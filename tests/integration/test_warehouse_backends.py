@@ -141,6 +141,37 @@ def test_routing_replays_self_routes_own_first_step(warehouse_target):
         assert choice is not None and choice.source == "text_rule"  # calibrated from this frontier
 
 
+def test_scores_per_kind_and_self_routes_declines_on_the_unanswerable_questions(warehouse_target):
+    """Four questions of a set with kinds: Self-Route declines (routes to LC) the two unanswerable ones and one
+    answerable one: decline precision 2/3, recall 2/2; scores per method and kind."""
+    kinds = {"a1": "answerable", "a2": "answerable", "u1": "unanswerable", "u2": "unanswerable"}
+    routes = {"a1": "rag", "a2": "lc", "u1": "lc", "u2": "lc"}
+    scores = {"a1": 1.0, "a2": 0.5, "u1": 1.0, "u2": 0.0}  # u2 was answered: a false answer
+    with session(warehouse_target) as con:
+        results.start_run(con, "kinds", "mini", ["rag", "self_route"], {}, "v", "m", "http://llm")
+        results.write_examples(con, [["mini", e, None, None, None, None, kind] for e, kind in kinds.items()])
+        for example in kinds:
+            results.write_prediction(con, _row("kinds", example, "rag", 100), ("f1", 1.0))
+            row = _row("kinds", example, "self_route", 100, route=routes[example])
+            results.write_prediction(con, row, ("f1", scores[example]))
+        assert results.kind_summary(con, "kinds") == [
+            {"method": "rag", "k": 5, "kind": "answerable", "n": 2, "failed": 0, "score": 100.0},
+            {"method": "rag", "k": 5, "kind": "unanswerable", "n": 2, "failed": 0, "score": 100.0},
+            {"method": "self_route", "k": 5, "kind": "answerable", "n": 2, "failed": 0, "score": 75.0},
+            {"method": "self_route", "k": 5, "kind": "unanswerable", "n": 2, "failed": 0, "score": 50.0},
+        ]
+        assert results.decline_quality(con, "kinds") == [
+            {
+                "k": 5,
+                "n": 4,
+                "unanswerable": 2,
+                "declined": 3,
+                "decline_precision": 66.67,
+                "decline_recall": 100.0,
+            }
+        ]
+
+
 def test_pending_marks_and_documents_keep_one_row_per_document(warehouse_target):
     version = manifest.DocumentVersion("/d/a.txt", "d1", "/d", "C", "sha", "sig", "indexed", "txt", 1, 0)
     with session(warehouse_target) as con:
