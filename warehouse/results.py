@@ -119,6 +119,25 @@ def write_prediction(con: duckdb.DuckDBPyConnection, row: dict, score: tuple[str
     keyed_write(con, body)
 
 
+JUDGMENT_COLUMNS = (
+    "run_id", "example_id", "method", "k", "judge_model", "prompt_version", "verdict", "prompt_tokens",
+    "completion_tokens", "cost_usd", "spent_cost_usd", "error", "judged_at",
+)  # fmt: skip
+
+
+def write_judgment(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    """A judge's verdict on one prediction (keyed like it: a rejudged unit replaces its row)."""
+    values = [row.get(column) for column in JUDGMENT_COLUMNS[:-1]] + [utc_now()]
+    upsert(con, "judgments", list(PREDICTION_KEY), JUDGMENT_COLUMNS, [values])
+
+
+def judge_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """Per method and k of one run with judged answers: judged, declined, supported %, the judge's cost."""
+    columns = ["method", "k", "judge_model", "judged", "declined", "supported_pct", "failed", "judge_list_cost_usd",
+               "judge_spent_cost_usd"]  # fmt: skip
+    return _view_rows(con, "judge_summary", columns, run_id, "method, k")
+
+
 def write_examples(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
     """(dataset, example id, length, difficulty, length class, domain, kind) of each example a run answers."""
     upsert(con, "examples", ["dataset", "example_id"], EXAMPLE_COLUMNS, rows)

@@ -208,12 +208,33 @@ def case_predictions(target: Target, tmp_path: Path) -> None:
 def case_examples(target: Target, tmp_path: Path) -> None:
     with session(target) as con:
         results.write_examples(
-            con, [["mini", "e1", 100, None, None, None], ["mini", "e2", 200, None, None, None]]
+            con,
+            [
+                ["mini", "e1", 100, None, None, None, None],
+                ["mini", "e2", 200, None, None, None, "unanswerable"],
+            ],
         )
-        results.write_examples(con, [["mini", "e1", 150, "hard", "short", "x"]])
-        assert _rows(con, "SELECT example_id, length, difficulty FROM examples ORDER BY 1") == [
-            ("e1", 150, "hard"),
-            ("e2", 200, None),
+        results.write_examples(con, [["mini", "e1", 150, "hard", "short", "x", "answerable"]])
+        assert _rows(con, "SELECT example_id, length, difficulty, kind FROM examples ORDER BY 1") == [
+            ("e1", 150, "hard", "answerable"),
+            ("e2", 200, None, "unanswerable"),
+        ]
+
+
+@case("results.write_judgment")
+def case_judgments(target: Target, tmp_path: Path) -> None:
+    judged = {"run_id": "r1", "example_id": "e1", "method": "rag", "k": 3, "judge_model": "j",
+              "prompt_version": "judge-1", "verdict": None, "prompt_tokens": 50, "completion_tokens": 1,
+              "error": "timeout"}  # fmt: skip
+    with session(target) as con:
+        results.write_judgment(con, judged)
+        results.write_judgment(con, judged | {"verdict": "supported", "error": None, "cost_usd": 0.001})
+        results.write_judgment(
+            con, judged | {"method": "lc", "k": 0, "verdict": "declined", "prompt_tokens": 0, "error": None}
+        )
+        assert _rows(con, "SELECT method, verdict, error, cost_usd FROM judgments ORDER BY method") == [
+            ("lc", "declined", None, None),
+            ("rag", "supported", None, 0.001),
         ]
 
 
