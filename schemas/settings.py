@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 300.0
     # Ask for logprobs (the decline probability of Self-Route); turn off for endpoints that reject them.
     llm_logprobs: bool = True
+    # A judge model on the same endpoint for replayed production questions (no gold answer); unset: no judge.
+    judge_model: str | None = None
 
     # Evaluation.
     eval_chunk_words: int = 300
