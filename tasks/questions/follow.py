@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from schemas.collection import collection_name
 from schemas.questions import KINDS, Candidate
 from schemas.settings import Settings
-from tasks.questions.generate import DocumentRef, Generator, Spend
+from tasks.questions.generate import CollectionMissing, DocumentRef, Generator, Spend
 from tasks.questions.prompts import PROMPT_VERSION
 from warehouse import questions as stored
 from warehouse.db import session_for, utc_now
@@ -143,6 +143,8 @@ def follow_collection(
     summary = GenerationSummary(run_id=str(uuid.uuid4()), collection=name, model=model)
     with session_for(settings) as con:
         documents = stored.collection_documents(con, name)
+        if not documents:
+            raise CollectionMissing(f"collection {name} has no documents: run `ragroute ingest` first")
         current = stored.current_questions(con, name)
         plan = plan_follow(documents, current)
         stored.retire_questions(con, plan.retire)

@@ -135,7 +135,7 @@ def fill(candidate: Candidate, reply: Completion) -> Candidate:
         return candidate.reject("parse", problem)
     candidate.question = fields["question"]
     if candidate.kind == UNANSWERABLE:
-        candidate.answer = UNANSWERABLE
+        candidate.answer, candidate.evidence = UNANSWERABLE, []
     elif candidate.kind == "multi_hop":
         candidate.answer, candidate.evidence = fields["answer"], [fields["evidence a"], fields["evidence b"]]
     else:
@@ -169,15 +169,50 @@ class Generator:
         """Candidates for the target documents, validated; `kept` are the collection's current kept questions
         (id, text), which new ones must not duplicate."""
         progress = progress or (lambda message, done, total: None)
+
+        async def work(collection, ask: validate.Ask, fit) -> list[Candidate]:
+            slots, texts = self._slots(collection, targets, per_document)
+            progress("generating", 0, len(slots))
+            budget = prompts.GENERATE_MAX_TOKENS
+            replies = await asyncio.gather(*(ask(fit(prompt, budget), budget) for _, _, prompt in slots))
+            candidates = [fill(c, reply) for (c, _, _), reply in zip(slots, replies, strict=True)]
+            progress("validating", len(slots), len(slots))
+            vectors = embed_texts([text for _, text in kept], self.settings) if kept else []
+            known = [(qid, v) for (qid, _), v in zip(kept, vectors, strict=True)]
+            return await validate.validate(candidates, self._corpus(collection, texts, fit, known), ask)
+
+        return self._calls(work)
+
+    def check(self, candidates: list[Candidate], chunk_texts: dict[str, str]) -> list[Candidate]:
+        """Validate candidates made elsewhere (e.g. by hand) with the same rules, model and collection."""
+
+        async def work(collection, ask: validate.Ask, fit) -> list[Candidate]:
+            return await validate.validate(candidates, self._corpus(collection, chunk_texts, fit, []), ask)
+
+        return self._calls(work)
+
+    def _corpus(self, collection, texts: dict[str, str], fit, known) -> validate.Corpus:
+        return validate.Corpus(
+            chunk_texts=texts,
+            retrieve=lambda q: retrieve_passages(collection, q, self.settings.eval_top_k, self.settings),
+            documents=lambda ids: document_passages(collection, ids, self.settings),
+            embed=lambda items: embed_texts(items, self.settings),
+            fit=fit,
+            kept=known,
+        )
+
+    def _calls(self, work) -> list[Candidate]:
+        """Run `work(collection, ask, fit)` with the Weaviate collection and the model; every call is counted in
+        `spend`."""
         with connect(self.settings) as client:
             if live_collection(client, self.weaviate_name) is None:
                 raise CollectionMissing(
                     f"collection {self.weaviate_name} does not exist: run `ragroute ingest` first"
                 )
             collection = use_collection(client, self.weaviate_name, self.settings)
-            return asyncio.run(self._run(collection, targets, per_document, kept, progress))
+            return asyncio.run(self._with_model(collection, work))
 
-    async def _run(self, collection, targets, per_document, kept, progress) -> list[Candidate]:
+    async def _with_model(self, collection, work) -> list[Candidate]:
         profile = endpoint_profile(self.settings, self.model)
         llm = LLM(self.settings, model=self.model, count_tokens=profile.tokenizer.count)
 
@@ -188,27 +223,11 @@ class Generator:
             return self.spend.add(await llm.complete(prompt, max_tokens))
 
         try:
-            slots, texts = self._slots(collection, targets, per_document)
-            progress("generating", 0, len(slots))
-            replies = await asyncio.gather(*(ask(fit(prompt, prompts.GENERATE_MAX_TOKENS),
-                                                 prompts.GENERATE_MAX_TOKENS) for _, _, prompt in slots))  # fmt: skip
-            candidates = [fill(c, reply) for (c, _, _), reply in zip(slots, replies, strict=True)]
-            progress("validating", len(slots), len(slots))
-            vectors = embed_texts([text for _, text in kept], self.settings) if kept else []
-            corpus = validate.Corpus(
-                chunk_texts=texts,
-                retrieve=lambda q: retrieve_passages(collection, q, self.settings.eval_top_k, self.settings),
-                documents=lambda ids: document_passages(collection, ids, self.settings),
-                embed=lambda items: embed_texts(items, self.settings),
-                fit=fit,
-                kept=[(qid, v) for (qid, _), v in zip(kept, vectors, strict=True)],
-            )
-            await validate.validate(candidates, corpus, ask)
+            return await work(collection, ask, fit)
         finally:
             self.spend.requests += llm.counter.requests
             self.spend.cached += llm.counter.cached
             await llm.aclose()
-        return candidates
 
     def _source(self, passage: Passage) -> SourceChunk:
         document = self.documents.get(passage.doc_id)

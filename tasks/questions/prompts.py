@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 PROMPT_VERSION = "q1"
-GENERATE_MAX_TOKENS = 160
+GENERATE_MAX_TOKENS = 128
 ANSWER_MAX_TOKENS = 48
 
 ANSWERABLE = (

@@ -81,6 +81,8 @@ def _parse(line: str) -> tuple[dict, CorpusQuestion]:
     kind = question.kind or (UNANSWERABLE if question.answers[0] == UNANSWERABLE else "answerable")
     if kind not in KINDS:
         raise BadRecord(f"unknown kind {kind!r} (use {', '.join(KINDS)})")
+    if (kind == UNANSWERABLE) != (question.answers[0].strip().lower() == UNANSWERABLE):
+        raise BadRecord("an unanswerable question's answer is 'unanswerable', and only its answer")
     question.kind = kind
     return record, question
 
