@@ -21,11 +21,12 @@ import warehouse
 from schemas.api import Citation
 from schemas.documents import Chunk, IngestSummary, QuarantineRecord
 from schemas.prices import Price
+from schemas.questions import Candidate
 from schemas.settings import DuckLakeTarget
 from tasks.routing.ask import AskResult
 from tasks.testbed.postgres import lake_target
 from tests.conftest import TEST_DATA_DIR
-from warehouse import asks, checks, manifest, regressions, results, runs, thresholds
+from warehouse import asks, checks, manifest, questions, regressions, results, runs, thresholds
 from warehouse.copy import CopyRefused, copy_warehouse
 from warehouse.db import connect, session, transaction, utc_now
 from warehouse.llm_cache import open_response_cache
@@ -422,6 +423,44 @@ def case_service_checks(target: Target, tmp_path: Path) -> None:
         checks.record_service_check(con, row)
         checks.record_service_check(con, row | {"ok": False})
         assert _rows(con, "SELECT ok FROM service_checks ORDER BY ok") == [(False,), (True,)]
+
+
+def _question(question_id: str, **fields) -> Candidate:
+    values = {"collection": "C", "kind": "answerable", "question": "Who kept it?", "answer": "Edith",
+              "evidence": ["Edith kept it."], "chunk_ids": ["c1"], "chunk_hashes": ["h1"], "doc_ids": ["d1"],
+              "doc_hashes": ["sha"], "model": "m", "prompt_version": "q1", "outcome": "kept", "run_id": "g1"}  # fmt: skip
+    return Candidate(question_id=question_id, **(values | fields))
+
+
+@case("questions.write_questions", "questions.retire_questions")
+def case_questions(target: Target, tmp_path: Path) -> None:
+    """A question's id is its key: written again it is replaced; retired once, with its first reason."""
+    rejected = _question("q1", outcome="rejected", rule="parse", reason="empty reply")
+    with session(target) as con:
+        questions.write_questions(con, [_question("q1"), _question("q2")])
+        questions.write_questions(con, [rejected])
+        questions.retire_questions(con, [("q2", "document changed: /d/a")])
+        questions.retire_questions(con, [("q2", "document deleted: /d/a")])
+        assert _rows(con, "SELECT question_id, outcome, rule, retired_reason FROM questions ORDER BY 1") == [
+            ("q1", "rejected", "parse", None),
+            ("q2", "kept", None, "document changed: /d/a"),
+        ]
+        assert [q.question_id for q in questions.current_questions(con, "C")] == ["q1"]
+        assert questions.stored_question(con, "q2").evidence == ["Edith kept it."]
+
+
+@case("questions.record_run")
+def case_question_runs(target: Target, tmp_path: Path) -> None:
+    run = {"run_id": "g1", "collection": "C", "model": "m", "prompt_version": "q1", "started_at": utc_now(),
+           "status": "running", "documents": 2, "candidates": 0, "kept": 0, "retired": 0, "by_kind": {},
+           "rejections": {}, "llm_calls": 0, "llm_requests": 0, "cached_calls": 0, "prompt_tokens": 0,
+           "completion_tokens": 0}  # fmt: skip
+    with session(target) as con:
+        questions.record_run(con, run)
+        questions.record_run(con, run | {"status": "completed", "candidates": 6, "rejections": {"parse": 4}})
+        assert _rows(con, "SELECT run_id, status, candidates, rejections FROM question_runs") == [
+            ("g1", "completed", 6, '{"parse": 4}')
+        ]
 
 
 @case("llm_cache.ResponseCache.put", "llm_cache.SharedResponseCache.put")
