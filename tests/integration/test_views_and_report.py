@@ -8,6 +8,8 @@ import sys
 import textwrap
 
 import duckdb
+import plotly.express as px
+import plotly.io as pio
 import pytest
 
 from schemas.evaluation import EvalConfig
@@ -15,7 +17,7 @@ from tasks.evaluation.benchmark import evaluate_benchmark as evaluate
 from tasks.evaluation.datasets import load_dataset
 from tasks.ingestion.run import ingest
 from warehouse.browser_check import check_report
-from warehouse.report import build_report
+from warehouse.report import CHARTS, build_report
 
 VIEW_COLUMNS = {
     "method_summary": {"run_id", "dataset", "model", "method", "k", "n", "failed", "score", "prompt_tokens",
@@ -189,6 +191,28 @@ def test_report_renders_in_chromium(filled, tmp_path):
     check = check_report(report, tmp_path / "report.png")
     assert check.console_errors == []
     assert check.charts_rendered >= 5
+    assert check.toolbars == check.charts_rendered and check.panels == len(CHARTS) + 2  # and two tables
+    assert check.layout_problems == []  # no toolbar over a title, no clipped label, no silent empty panel
     assert check.screenshot.stat().st_size > 20_000
     result = _cli("report", "--run", "no-such-run", "--out", str(tmp_path / "x.html"))
     assert result.returncode == 1 and "no evaluation run" in result.stderr
+
+
+def test_the_layout_check_sees_what_a_reader_would(tmp_path):
+    """A page laid out as the dashboard once was: a long chart title inside the figure, under its toolbar and
+    past its edge; a panel with nothing in it; a table wider than the window."""
+    figure = px.bar(x=["a", "b"], y=[1, 2], title="A chart title long enough to run under the toolbar " * 2)
+    figure.update_layout(height=300, margin={"t": 50})
+    chart = pio.to_html(figure, include_plotlyjs="inline", full_html=False)
+    wide = "<table><tr>" + "<td>cell</td>" * 300 + "</tr></table>"
+    page = tmp_path / "page.html"
+    page.write_text(
+        f"<html><body><section class='card'><h2>Chart</h2>{chart}</section>"
+        f"<section class='card'><h2>Nothing</h2></section><section class='card'><h2>Wide</h2>{wide}</section>"
+        "</body></html>"
+    )
+    check = check_report(page, tmp_path / "page.png", window=(800, 600))
+    assert check.toolbars == 1 and len(check.toolbar_overlaps) == 1
+    assert check.toolbar_overlaps[0].startswith('Chart: toolbar over "A chart title')
+    assert [label.split(":")[0] for label in check.clipped_labels] == ["Chart"]
+    assert check.empty_panels == ["Nothing"] and check.page_overflow_px > 0
