@@ -62,6 +62,7 @@ _LABEL = re.compile(
     r"^[\s>*#\-\d.)]*(question|answer|evidence(?:\s*[ab12])?)\s*\**\s*[:：]\s*(.*)$", re.IGNORECASE
 )
 _WRAPPERS = " \t*`\"'“”‘’"
+_MARKER = re.compile(r"^[\s>*#\-\d.)]+$")
 
 
 def _label(raw: str) -> str:
@@ -70,18 +71,24 @@ def _label(raw: str) -> str:
             "evidence 2": "evidence b", "evidencea": "evidence a", "evidenceb": "evidence b"}.get(label, label)  # fmt: skip
 
 
+# A label a small model wrote in the middle of a line ("Question: …? Answer: …"): it starts a new line.
+_INLINE_LABEL = re.compile(r"[ \t]+(?=\**(?:Question|Answer|Evidence(?:\s*[AB12])?)\s*\**\s*:)")
+
+
 def read_fields(reply: str) -> dict[str, str]:
     """The labelled lines of a reply (first occurrence of each label, wrappers such as quotes and markdown
     stripped); a line without a label continues the field before it."""
     found: dict[str, str] = {}
     current: str | None = None
-    for line in reply.splitlines():
+    for line in _INLINE_LABEL.sub("\n", reply).splitlines():
         match = _LABEL.match(line)
         if match:
             label = _label(match.group(1))
             current = None if label in found else label
             if current:
                 found[current] = match.group(2).strip(_WRAPPERS)
+        elif _MARKER.match(line):  # a list marker left alone by the split above: no text
+            continue
         elif current and line.strip():
             found[current] = f"{found[current]} {line.strip()}".strip(_WRAPPERS)
         else:
@@ -97,6 +104,10 @@ def parse_reply(kind: str, reply: str | None) -> tuple[dict[str, str], str | Non
     wanted = FIELDS[kind]
     if kind == "multi_hop" and "evidence" in found and "evidence a" not in found:
         found["evidence a"] = found["evidence"]  # "Evidence:" then "Evidence B:"
+    if kind == "unanswerable" and "question" not in found:  # a bare question, without its label
+        asked = [line for line in (raw.strip(_WRAPPERS) for raw in reply.splitlines()) if line.endswith("?")]
+        if asked:
+            found["question"] = asked[0]
     missing = [name for name in wanted if not found.get(name)]
     if missing:
         shown = " ".join(reply.split())[:120]

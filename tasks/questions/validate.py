@@ -43,7 +43,7 @@ _STOP = """what which who whom whose when where why how does did do done is are 
 had the and for with from into onto that this these those than then there their they them its his her our your
 you can could would should will shall may might must not any all some about over under after before during
 between per each many much more most other such only also very just one two name named called according passage
-document text"""
+document text question answer"""
 STOP_WORDS = frozenset(_STOP.split())  # and question words: not content words of a question
 
 Ask = Callable[[str, int], Awaitable[Completion]]

@@ -49,12 +49,18 @@ def _candidate(kind: str = "answerable", **fields) -> Candidate:
         '**Question:** Who kept it?\n**Answer:** "Edith"\n**Evidence:** Edith kept it.',
         "Sure, here it is.\n1. Question: Who kept it?\n2. Answer: Edith\n3. Evidence: Edith kept it.",
         "QUESTION: Who kept it?\nanswer: Edith\nEvidence:\nEdith kept it.",
+        "Question: Who kept it? Answer: Edith **Evidence:** Edith kept it.",
     ],
 )
 def test_answerable_reply_is_read_in_its_usual_shapes(reply):
     fields, problem = prompts.parse_reply("answerable", reply)
     assert problem is None
     assert fields == {"question": "Who kept it?", "answer": "Edith", "evidence": "Edith kept it."}
+
+
+def test_unanswerable_reply_may_be_a_bare_question():
+    fields, problem = prompts.parse_reply("unanswerable", 'Here is one.\n"What colour was the lamp?"')
+    assert problem is None and fields == {"question": "What colour was the lamp?"}
 
 
 def test_multi_hop_reply_takes_both_evidence_lines():
