@@ -204,31 +204,57 @@ class Panel:
 
 
 def _draw(chart: Chart, frame: pd.DataFrame) -> Figure:
+    frame = _named(chart, frame)
+    args = _arguments(chart, frame)
+    figure = chart.plot(frame, **args)
+    _adjust(figure, chart, frame, args)
+    facet = args.get("facet_col")
+    rows = math.ceil(frame[facet].nunique() / FACETS_PER_ROW) if facet else 1
+    _layout(figure, rows, faceted=bool(facet))
+    return figure
+
+
+def _named(chart: Chart, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with the columns a chart draws from: `series`, and `label` with its `position`."""
     facet = chart.args.get("facet_col")
     if chart.series:
         frame = frame.assign(series=_series(frame, chart.series, skip=[facet] if facet else []))
     if chart.label:
         frame = frame.assign(label=_series(frame, chart.label, skip=GROUPING))
+        frame = frame.assign(position=_label_positions(frame, chart.args["x"], chart.args["y"]))
+    return frame
+
+
+def _arguments(chart: Chart, frame: pd.DataFrame) -> dict:
     args = {"labels": LABELS, "hover_data": []} | chart.args
     args["hover_data"] = [c for c in args["hover_data"] if c in frame]
-    if facet:
+    if chart.series:  # legend and facets in key order: lc, rag k=1, rag k=3, self_route k=1…
+        keys = [c for c in (*GROUPING, *chart.series) if c in frame]
+        order = {"series": list(frame.sort_values(keys)["series"].unique())}
+        args["category_orders"] = order | args.get("category_orders", {})
+    if "facet_col" in args:
         args |= {"facet_col_wrap": FACETS_PER_ROW, "facet_row_spacing": 0.12}
     if chart.label:
-        frame = frame.assign(position=_label_positions(frame, args["x"], args["y"]))
         args["custom_data"] = ["position"]
-    figure = chart.plot(frame, **args)
-    if chart.label:  # point labels drawn past the axes' edge stay readable
+    return args
+
+
+def _adjust(figure: Figure, chart: Chart, frame: pd.DataFrame, args: dict) -> None:
+    if chart.label:  # point labels where `_label_positions` put them, readable past the axes' edge
         figure.update_traces(marker={"size": 12}, cliponaxis=False)
         figure.for_each_trace(lambda trace: trace.update(textposition=[row[0] for row in trace.customdata]))
         figure.update_xaxes(range=_padded(frame[args["x"]], 0.12))
         figure.update_yaxes(range=_padded(frame[args["y"]], 0.15))
+    most = None
     if chart.plot is px.histogram:  # bars centred on multiples of 10, the ends (±100) drawn whole
         figure.update_traces(xbins={"start": -105, "end": 105, "size": 10})
+        most = frame[args["x"]].round(-1).value_counts().max()
+    if args.get("y") == "count":
+        most = frame["count"].max()
+    if most is not None and most <= 8:  # counts read as whole numbers
+        figure.update_yaxes(dtick=1)
     if chart.plot is px.density_heatmap:
         figure.update_layout(coloraxis_colorbar_title_text="accuracy %")
-    rows = math.ceil(frame[facet].nunique() / FACETS_PER_ROW) if facet else 1
-    _layout(figure, rows, faceted=bool(facet))
-    return figure
 
 
 def _label_positions(frame: pd.DataFrame, x: str, y: str) -> pd.Series:
