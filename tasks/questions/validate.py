@@ -77,17 +77,26 @@ def well_formed(candidate: Candidate) -> str | None:
 
 
 def evidence_in_chunk(candidate: Candidate, chunk_texts: Sequence[str]) -> str | None:
-    """Each evidence quote (one per source chunk) occurs in its chunk, normalised."""
+    """Each evidence quote (one per source chunk) occurs in its chunk, normalised; a multi-hop question's two
+    quotes may come in either order (a small model mixes up A and B), one from each chunk."""
     if candidate.kind == UNANSWERABLE:
         return None
     if len(candidate.evidence) != len(chunk_texts):
         return f"{len(candidate.evidence)} evidence quote(s) for {len(chunk_texts)} source chunk(s)"
-    for number, (quote, text) in enumerate(zip(candidate.evidence, chunk_texts, strict=True), start=1):
+    problem = _quotes_in(candidate.evidence, chunk_texts, candidate.chunk_ids)
+    if problem and len(chunk_texts) == 2:
+        swapped = _quotes_in(candidate.evidence[::-1], chunk_texts, candidate.chunk_ids)
+        problem = problem if swapped else None
+    return problem
+
+
+def _quotes_in(quotes: Sequence[str], chunk_texts: Sequence[str], chunk_ids: Sequence[str]) -> str | None:
+    for number, (quote, text) in enumerate(zip(quotes, chunk_texts, strict=True), start=1):
         quoted = normalised(quote)
         if len(quoted.split()) < MIN_EVIDENCE_WORDS:
             return f"evidence {number} is too short to check ({quote!r})"
         if quoted not in normalised(text):
-            return f"evidence {number} does not occur in its chunk {candidate.chunk_ids[number - 1]}: {quote[:120]!r}"
+            return f"evidence {number} does not occur in its chunk {chunk_ids[number - 1]}: {quote[:120]!r}"
     return None
 
 

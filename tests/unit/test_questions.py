@@ -134,8 +134,12 @@ def test_multi_hop_evidence_is_checked_against_each_chunk():
     good = ["Edith Marlowe served as keeper of the Velmora lighthouse", "The ferry to Quindo leaves at dawn."]
     candidate = _candidate("multi_hop", evidence=good, answer="Velmora lighthouse")
     assert validate.evidence_in_chunk(candidate, [CHUNK, OTHER]) is None
-    swapped = _candidate("multi_hop", evidence=good[::-1])
-    assert "evidence 1 does not occur in its chunk c1" in validate.evidence_in_chunk(swapped, [CHUNK, OTHER])
+    swapped = _candidate("multi_hop", evidence=good[::-1])  # B's quote first: still one from each chunk
+    assert validate.evidence_in_chunk(swapped, [CHUNK, OTHER]) is None
+    one_chunk = _candidate("multi_hop", evidence=[good[0], "The lamp burned whale oil until 1895."])
+    assert "evidence 2 does not occur in its chunk c2" in validate.evidence_in_chunk(
+        one_chunk, [CHUNK, OTHER]
+    )
 
 
 def test_unanswerable_answer_must_be_the_word():
