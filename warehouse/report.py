@@ -49,6 +49,9 @@ LABELS = {
     "length_class": "length", "bucket": "context length (words)", "started_at": "run started",
     "run": "ingest run (start)", "count": "count", "series": "", "measure": "", "threshold": "τ",
 }  # fmt: skip
+# One colour per method wherever a chart's series are the methods alone (plotly's first five colours).
+METHOD_COLORS = {"lc": "#636efa", "rag": "#ef553b", "self_route": "#00cc96", "rag_reorder": "#ab63fa",
+                 "rag_docorder": "#ffa15a"}  # fmt: skip
 TOOLBAR_PX = 34  # the strip at a chart's top where plotly's toolbar sits
 FACET_TITLE_PX = 22  # room for the titles of a faceted chart's columns, below that strip
 FACETS_PER_ROW = 3
@@ -232,6 +235,8 @@ def _arguments(chart: Chart, frame: pd.DataFrame) -> dict:
         keys = [c for c in (*GROUPING, *chart.series) if c in frame]
         order = {"series": list(frame.sort_values(keys)["series"].unique())}
         args["category_orders"] = order | args.get("category_orders", {})
+        if (frame["series"] == frame.get("method")).all():
+            args["color_discrete_map"] = METHOD_COLORS
     if "facet_col" in args:
         args |= {"facet_col_wrap": FACETS_PER_ROW, "facet_row_spacing": 0.12}
     if chart.label:
@@ -244,6 +249,7 @@ def _adjust(figure: Figure, chart: Chart, frame: pd.DataFrame, args: dict) -> No
         figure.update_traces(marker={"size": 12}, cliponaxis=False)
         figure.for_each_trace(lambda trace: trace.update(textposition=[row[0] for row in trace.customdata]))
         figure.update_xaxes(range=_padded(frame[args["x"]], 0.12))
+    if chart.plot in (px.scatter, px.line):  # points on the lowest or highest score drawn whole
         figure.update_yaxes(range=_padded(frame[args["y"]], 0.15))
     most = None
     if chart.plot is px.histogram:  # bars centred on multiples of 10, the ends (±100) drawn whole
@@ -253,8 +259,10 @@ def _adjust(figure: Figure, chart: Chart, frame: pd.DataFrame, args: dict) -> No
         most = frame["count"].max()
     if most is not None and most <= 8:  # counts read as whole numbers
         figure.update_yaxes(dtick=1)
-    if chart.plot is px.density_heatmap:
-        figure.update_layout(coloraxis_colorbar_title_text="accuracy %")
+    if chart.plot is px.density_heatmap:  # one scale for every grid
+        figure.update_layout(
+            coloraxis={"cmin": 0, "cmax": 100, "colorbar": {"title": {"text": "accuracy %"}}}
+        )
 
 
 def _label_positions(frame: pd.DataFrame, x: str, y: str) -> pd.Series:
@@ -275,11 +283,16 @@ def _label_positions(frame: pd.DataFrame, x: str, y: str) -> pd.Series:
     return positions
 
 
-def _padded(values: pd.Series, share: float) -> list[float] | None:
+def _padded(values: pd.Series, share: float, least: float = 20.0) -> list[float] | None:
+    """The values' range, widened to `least` (never below 0 for that) and padded by `share` on both sides."""
     if values.isna().all():
         return None
     low, high = float(values.min()), float(values.max())
-    pad = max(high - low, 10.0) * share
+    if high - low < least:
+        centred = (low + high - least) / 2
+        low = centred if low < 0 else max(centred, 0.0)
+        high = low + least
+    pad = (high - low) * share
     return [low - pad, high + pad]
 
 
