@@ -29,6 +29,16 @@ class Citation(BaseModel):
     inferred: bool = False
 
 
+class Retrieved(BaseModel):
+    """A passage retrieved for the question, best first (shown even when nothing is cited)."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    source_path: str
+    page: int
+
+
 class AskResponse(BaseModel):
     ask_id: str | None
     question: str
@@ -45,7 +55,10 @@ class AskResponse(BaseModel):
     error: str | None
     decline_threshold: float | None = None  # Self-Route's τ (None: the paper's text-only rule)
     decline_prob: float | None = None  # P("unanswerable") of Self-Route's RAG step
-    answer_from_evidence: bool = False  # the model gave no answer in words: its evidence sentence is shown
+    # No supported answer (nothing retrieved, a decline, or no passage holds it): `answer` is "The documents
+    # do not say." and nothing is cited.
+    not_in_documents: bool = False
+    retrieved: list[Retrieved] = []
 
 
 class Health(BaseModel):

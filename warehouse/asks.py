@@ -1,4 +1,5 @@
-"""The `asks` log: every question answered over a collection, with route, tokens, cost and citations."""
+"""The `asks` log: every question answered over a collection, with route, tokens, cost and citations, and
+whether the documents did not say."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ import duckdb
 
 from warehouse.db import transaction, utc_now
 
+COLUMNS = (
+    "ask_id", "asked_at", "question_sha256", "question", "collection", "method", "route", "answer", "citations",
+    "invented_citations", "model", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "error",
+    "not_in_documents",
+)  # fmt: skip
+
 
 def record_ask(con: duckdb.DuckDBPyConnection, result, model: str) -> str:
     """Store one ask (an `AskResult`); returns its id."""
@@ -19,7 +26,9 @@ def record_ask(con: duckdb.DuckDBPyConnection, result, model: str) -> str:
         result.question, result.collection, result.method, result.route, result.answer,
         json.dumps([c.model_dump() for c in result.citations]), result.invented_citations, model,
         result.prompt_tokens, result.completion_tokens, result.cost_usd, result.latency_ms, result.error,
+        result.not_in_documents,
     ]  # fmt: skip
-    sql = f"INSERT INTO asks VALUES ({', '.join('?' * len(row))})"
+    sql = f"INSERT INTO asks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(row))})"
     transaction(con, lambda: con.execute(sql, row))
     return ask_id
+

@@ -32,7 +32,8 @@ def ask_command(
 
 
 def _print_answer(result) -> None:
-    """The answer, the route and its cost, the decline rule, and each citation with its evidence."""
+    """The answer, the route and its cost, the decline rule, and each citation with its evidence (or, when the
+    documents do not say, the passages retrieved)."""
     out = Console()
     out.print(f"[bold]{result.answer}[/bold]" if result.answer is not None else f"[red]{result.error}")
     out.print(
@@ -43,8 +44,11 @@ def _print_answer(result) -> None:
         tau = "text only" if result.decline_threshold is None else f"τ = {result.decline_threshold:g}"
         prob = "" if result.decline_prob is None else f', P("unanswerable") = {result.decline_prob:.3f}'
         out.print(f"decline rule: {tau}{prob}")
-    if result.answer_from_evidence:
-        out.print("[yellow]the model gave no answer in words: its evidence sentence is shown")
+    if result.not_in_documents:
+        out.print(f"[yellow]no passage answers the question; retrieved: {len(result.retrieved)}")
+        for passage in result.retrieved:
+            out.print(f"[{passage['number']}] {passage['source_path']} p.{passage['page']} "
+                      f"(chunk {passage['chunk_id']})")  # fmt: skip
     for citation in result.citations:
         out.print(f"[{citation.number}] {citation.source_path} p.{citation.page} (chunk {citation.chunk_id})")
         for sentence in citation.evidence:

@@ -1,8 +1,8 @@
 """A corpus QA set evaluated over an ingested collection: each method answers through `ragroute ask`'s own
 `Asker` (retrieval from the collection; LC = the documents behind the retrieved chunks) and is scored with token
 F1 against the answers (a failed answer scores as an empty one, so every method is scored on the same questions;
-Self-Route's first step is scored too); retrieved documents are checked against the gold document ids where
-given."""
+"the documents do not say" scores as the decline "unanswerable"; Self-Route's first step is scored too);
+retrieved documents are checked against the gold document ids where given."""
 
 from __future__ import annotations
 
@@ -16,15 +16,16 @@ from tasks.evaluation import scoring
 from tasks.evaluation.benchmark import Progress
 from tasks.evaluation.predictions import Answer, Unit, prediction_row
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
-from tasks.routing.ask import ASK_METHODS, Asker, AskResult
+from tasks.routing.ask import ASK_METHODS, NOT_IN_DOCUMENTS, Asker, AskResult
 from tasks.routing.citations import CITATION
 from warehouse import results
 from warehouse.db import session_for
 
 
 def _score(answer: str, question: CorpusQuestion) -> float:
-    """Token F1 of the answer in words (citation markers dropped) against the best gold answer."""
-    plain = CITATION.sub("", answer)
+    """Token F1 of the answer in words (citation markers dropped) against the best gold answer; `ask`'s
+    "the documents do not say" is the decline "unanswerable", the gold answer of a question nothing answers."""
+    plain = "unanswerable" if answer == NOT_IN_DOCUMENTS else CITATION.sub("", answer)
     return max((scoring.qa_f1_score(plain, gold) for gold in question.answers), default=0.0)
 
 

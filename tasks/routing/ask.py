@@ -9,8 +9,10 @@ the middle to fit the model. Citations are checked and mapped back to document, 
 
 An answer with no word in it (empty, or a bare number such as a passage number), or one that no passage in the
 prompt supports (a small model may splice two passages' facts), is not returned as is: the model is asked once
-more with a stricter prompt, and if that fails too the answer is the evidence sentence of the passage sharing
-most words with the question (`answer_from_evidence`).
+more with a stricter prompt. When nothing is retrieved (no model call), when the last step declines (long
+context after Self-Route's RAG step declined, or `rag`/`lc` replying "unanswerable" unprompted), or when no
+passage holds the stricter prompt's answer either, the answer is `NOT_IN_DOCUMENTS` with
+`not_in_documents` set: the route and the retrieved passages are kept, nothing is cited.
 """
 
 from __future__ import annotations
@@ -34,10 +36,8 @@ from tasks.routing import self_route
 from tasks.routing.citations import (
     Passage,
     acceptable,
-    evidence_answer,
-    is_usable,
-    parse_citations,
     split_answer,
+    supported_answer,
 )
 from warehouse import thresholds
 from warehouse.asks import record_ask
@@ -48,6 +48,8 @@ ASK_METHODS = ("self_route", "rag", "lc")
 # Array properties are only returned when asked for by name.
 PASSAGE_PROPERTIES = ["text", "doc_id", "source_path", "page", "page_spans", "chunk_index"]
 ASK_MAX_NEW_TOKENS = 128
+# The answer when the documents hold none (`AskResult.not_in_documents`).
+NOT_IN_DOCUMENTS = "The documents do not say."
 
 INSTRUCTION = (
     "Answer the question using only the numbered passages above.\n"
@@ -55,6 +57,9 @@ INSTRUCTION = (
     "Answer: <one short sentence, in words, that answers the question>\n"
     "Passages: <the numbers of the passages you used, for example [1] or [2][4]>"
 )
+# Offered only to Self-Route's RAG step, whose decline sends the question on to long context. Offered to long
+# context (last, first, or in the answer line), Qwen2.5-Coder-0.5B declined or garbled a question the documents
+# answer; there a decline in words, or an answer no passage holds, is how the documents do not say.
 DECLINE = "If the passages do not answer the question, reply with the single word: unanswerable"
 STRICT = (
     "Write the answer as one complete sentence in words that repeats the subject of the question (not only a "
@@ -83,7 +88,7 @@ class AskResult:
     cached_calls: int = 0
     decline_threshold: float | None = None  # Self-Route's τ (None: the paper's text-only rule)
     decline_prob: float | None = None  # P("unanswerable") of Self-Route's RAG step, when logprobs came back
-    answer_from_evidence: bool = False  # the model gave no usable answer: its evidence sentence is returned
+    not_in_documents: bool = False  # no supported answer: `answer` is NOT_IN_DOCUMENTS, nothing is cited
     cached_prompt_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
     spent_cost_usd: float | None = None  # what the calls were billed (answers from the cache cost 0)
     # Self-Route's RAG step when it answered: its answer in words and its own tokens (for evaluations).
@@ -215,38 +220,67 @@ class Asker:
         return result
 
     async def _answer(self, collection, question: str, method: str, k: int, result: AskResult) -> None:
-        llm = LLM(self.settings, count_tokens=self.tokenizer.count)
+        passages = retrieve_passages(collection, question, k, self.settings)
+        result.retrieved = [
+            {"number": p.number, "chunk_id": p.chunk_id, "doc_id": p.doc_id, "source_path": p.source_path,
+             "page": p.page}
+            for p in passages
+        ]  # fmt: skip
+        if not passages:  # nothing to read: the model is not asked
+            result.route = "lc" if method == "lc" else "rag"
+            result.cost_usd = result.spent_cost_usd = cost_usd(self.prices, self.settings.llm_model, 0, 0)
+            _not_in_documents(result)
+            return
         shown: list[Passage] = []  # the passages in the prompt that gave the final answer
+        routed = await self._route(collection, question, method, passages, shown, result)
+        self._account(result, routed)
+        result.error = routed.error
+        if result.error is not None:
+            return
+        result.route = routed.route
+        checked = supported_answer(routed.final.text or "", shown, question)
+        if checked is None:
+            _not_in_documents(result)
+        else:
+            result.answer, result.citations, result.invented_citations = checked
 
-        async def ask(passages: list[Passage], declinable: bool) -> Completion:
-            prompt, shown[:] = self._fit(build_prompt(question, passages, declinable), passages)
+    async def _route(
+        self,
+        collection,
+        question: str,
+        method: str,
+        passages: list[Passage],
+        shown: list[Passage],
+        result: AskResult,
+    ) -> self_route.Routed:
+        """The routed answer; `shown` ends up holding the passages of the final prompt."""
+        llm = LLM(self.settings, count_tokens=self.tokenizer.count)
+
+        async def ask(candidates: list[Passage], declinable: bool) -> Completion:
+            prompt, shown[:] = self._fit(build_prompt(question, candidates, declinable), candidates)
             # The decline probability only matters under a threshold; without one, logprobs would only slow
             # the local server down (see `Settings.llm_logprobs_model`).
             wanted = declinable and result.decline_threshold is not None
             first = await llm.complete(prompt, ASK_MAX_NEW_TOKENS, want_logprobs=wanted)
             if not first.ok or acceptable(first.text or "", shown, question):
                 return first
-            strict, _ = self._fit(build_prompt(question, passages, declinable, strict=True), passages)
+            strict, _ = self._fit(build_prompt(question, candidates, declinable, strict=True), candidates)
             return retried(first, await llm.complete(strict, ASK_MAX_NEW_TOKENS))
 
-        async def lc():  # the whole documents behind the retrieved chunks
+        async def lc() -> Completion:  # the whole documents behind the retrieved chunks
             doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
-            documents = document_passages(collection, doc_ids, self.settings) if doc_ids else []
-            return await ask(documents, declinable=False)
+            return await ask(document_passages(collection, doc_ids, self.settings), declinable=False)
 
         try:
-            passages = retrieve_passages(collection, question, k, self.settings)
-            result.retrieved = [
-                {"number": p.number, "chunk_id": p.chunk_id, "doc_id": p.doc_id, "source_path": p.source_path,
-                 "page": p.page}
-                for p in passages
-            ]  # fmt: skip
-            routed = await self_route.answer(
+            return await self_route.answer(
                 method, lambda: ask(passages, method == "self_route"), lc, result.decline_threshold
             )
         finally:
             result.llm_requests, result.cached_calls = llm.counter.requests, llm.counter.cached
             await llm.aclose()
+
+    def _account(self, result: AskResult, routed: self_route.Routed) -> None:
+        """Tokens and dollars of every call on the way, Self-Route's RAG step and its decline probability."""
         result.prompt_tokens, result.completion_tokens = routed.prompt_tokens, routed.completion_tokens
         result.cost_usd = cost_usd(
             self.prices, self.settings.llm_model, result.prompt_tokens, result.completion_tokens
@@ -259,31 +293,16 @@ class Asker:
             result.step1_answer = split_answer(step1.text or "")[0]
             result.step1_prompt_tokens = step1.prompt_tokens
             result.step1_completion_tokens = step1.completion_tokens
-        result.error = routed.error
         result.decline_prob = routed.first_step.decline_prob if routed.first_step else None
-        if result.error is None:
-            result.route = routed.route
-            result.citations, result.invented_citations = parse_citations(routed.final.text, shown, question)
-            result.answer, _ = split_answer(routed.final.text)
-            if not acceptable(routed.final.text, shown, question):
-                self._answer_from_evidence(result, shown, question)
-
-    @staticmethod
-    def _answer_from_evidence(result: AskResult, shown: list[Passage], question: str) -> None:
-        """No acceptable answer even from the stricter prompt: the evidence sentence for the question is the
-        answer. Without one, an answer in words stays as the model gave it."""
-        chosen = evidence_answer(shown, question)
-        if not chosen:
-            if not is_usable(result.answer or ""):
-                result.answer, result.error = (
-                    None,
-                    "the model gave no answer in words and no passage holds one",
-                )
-            return
-        result.citations, result.answer, result.answer_from_evidence = chosen, chosen[0].evidence[0], True
 
     def _fit(self, prompt: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
         """The prompt truncated in the middle to fit the model, and the passages still in it."""
         budget = self.profile.prompt_budget(ASK_MAX_NEW_TOKENS)
         fitted = self.tokenizer.truncate_middle(prompt, budget)
         return fitted, [p for p in passages if f"[{p.number}] (from " in fitted]
+
+
+def _not_in_documents(result: AskResult) -> None:
+    """The documents do not say: the fixed answer, no citation (the route and retrieved passages stay)."""
+    result.answer, result.not_in_documents = NOT_IN_DOCUMENTS, True
+    result.citations, result.invented_citations = [], []

@@ -1,6 +1,12 @@
 """Citations of an answer: the passage numbers a model cites, checked against the numbered passages that were
 in its prompt (an invented one is dropped and flagged) and mapped back to document, page and chunk, with the
-sentences used as evidence; an answer citing nothing is attributed to the passage sharing most of its words."""
+sentences used as evidence; an answer citing nothing (or only passages that do not hold it) is attributed to
+the passage holding it that shares most of its words.
+
+A reply is returned as an answer only when it is in words and some passage in the prompt holds it (`holds`:
+its words, every number it adds to the question, and at least one word it adds); a decline, or a reply no
+passage holds (two passages' facts spliced, an invented detail, the question's own words given back), means
+the documents do not say (`supported_answer`)."""
 
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ LETTERS = re.compile(r"[^\W\d_]{2,}")
 # Words too common to tie an answer to a passage.
 STOPWORDS = frozenset({"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "he", "her", "his", "in",
                        "is", "it", "its", "of", "on", "or", "she", "that", "the", "their", "they", "this", "to",
-                       "was", "were", "which", "who", "with"})  # fmt: skip
+                       "was", "were", "which", "who", "with", "s"})  # fmt: skip
 
 
 @dataclass
@@ -63,10 +69,15 @@ def is_usable(answer: str) -> bool:
     return bool(LETTERS.search(answer))
 
 
-def acceptable(text: str, passages: list[Passage], question: str) -> bool:
-    """A model's reply to return: in words, and a decline or supported by a passage in the prompt."""
+def is_supported(text: str, passages: list[Passage], question: str) -> bool:
+    """A reply says something in words that a passage in the prompt holds (see `holds`)."""
     words, _ = split_answer(text)
-    return is_usable(words) and (self_route.is_declined(text) or bool(attribute(words, passages, question)))
+    return is_usable(words) and bool(attribute(words, passages, question))
+
+
+def acceptable(text: str, passages: list[Passage], question: str) -> bool:
+    """A reply not worth asking again for: a decline, or an answer a passage in the prompt supports."""
+    return self_route.is_declined(text) or is_supported(text, passages, question)
 
 
 def _words(text: str) -> set[str]:
@@ -98,29 +109,54 @@ def _citation(passage: Passage, answer: str, question: str, inferred: bool = Fal
     )
 
 
-def attribute(answer: str, passages: list[Passage], question: str, min_overlap: int = 3) -> list[Citation]:
-    """When the model cites nothing: the passage sharing the most words with the answer (ties: with the
-    question). A short answer ("1987") needs all its words in the passage, a longer one `min_overlap`."""
+def _reach(passage: Passage, passages: list[Passage]) -> str:
+    """The passage's text and, when the prompt holds it, the next chunk of its document (a sentence may run on
+    across the chunk boundary)."""
+    following = (
+        p.text for p in passages if p.doc_id == passage.doc_id and p.chunk_index == passage.chunk_index + 1
+    )
+    return " ".join([passage.text, next(following, "")])
+
+
+def holds(passage_text: str, answer: str, question: str, min_overlap: int = 3) -> bool:
+    """The passage holds the answer: all the words of a short answer ("1887 to 1902") or `min_overlap` of a
+    longer one, every number the answer adds to the question, and at least one word it adds (an answer that
+    only repeats the question says nothing)."""
     answer_words = _words(answer) - STOPWORDS
-    needed = min(min_overlap, len(answer_words))
-    question_words = _words(question) - STOPWORDS
-    scored = [(len(answer_words & _words(p.text)), len(question_words & _words(p.text)), p) for p in passages]
-    overlap, _, best = max(scored, key=lambda item: item[:2], default=(0, 0, None))
-    return [_citation(best, answer, question, inferred=True)] if best and needed and overlap >= needed else []
+    added = answer_words - _words(question)
+    text = _words(passage_text)
+    numbers = {word for word in added if word.isdigit()}
+    overlap = len(answer_words & text) >= min(min_overlap, len(answer_words))
+    return bool(added & text) and numbers <= text and overlap
+
+
+def attribute(answer: str, passages: list[Passage], question: str) -> list[Citation]:
+    """When the model cites no passage that holds the answer: of the passages that hold it (`holds`), the one
+    sharing the most words with the answer (ties: with the question)."""
+    answer_words, question_words = _words(answer) - STOPWORDS, _words(question) - STOPWORDS
+    holding = [p for p in passages if holds(_reach(p, passages), answer, question)]
+    best = max(holding, key=lambda p: (len(answer_words & _words(p.text)), len(question_words & _words(p.text))),
+               default=None)  # fmt: skip
+    return [_citation(best, answer, question, inferred=True)] if best else []
 
 
 def parse_citations(answer: str, passages: list[Passage], question: str) -> tuple[list[Citation], list[int]]:
-    """Citations that point at passages in the prompt, and the numbers that did not (invented, dropped).
-    Without any valid citation the answer is attributed to its best-matching passage (marked inferred)."""
+    """Citations of passages in the prompt that hold the answer, and the numbers that were not in the prompt
+    (invented, dropped). Without such a citation the answer is attributed to the passage holding it (inferred)."""
     by_number = {p.number: p for p in passages}
     plain_answer, cited = split_answer(answer)
-    citations = [_citation(by_number[n], plain_answer, question) for n in cited if n in by_number]
+    citations = [_citation(by_number[n], plain_answer, question) for n in cited
+                 if n in by_number and holds(_reach(by_number[n], passages), plain_answer, question)]  # fmt: skip
     invented = [n for n in cited if n not in by_number]
     return citations or attribute(plain_answer, passages, question), invented
 
 
-def evidence_answer(passages: list[Passage], question: str) -> list[Citation]:
-    """The citation whose evidence sentence stands in for an unusable answer: the passage sharing most words
-    with the question, and its sentence sharing most of them."""
-    chosen = attribute(question, passages, question, min_overlap=1)
-    return chosen if chosen and chosen[0].evidence else []
+def supported_answer(
+    text: str, passages: list[Passage], question: str
+) -> tuple[str, list[Citation], list[int]] | None:
+    """The reply's answer in words with its citations and invented numbers, or None when the documents do not
+    say: the reply declines, or no passage in the prompt supports it."""
+    if self_route.is_declined(text) or not is_supported(text, passages, question):
+        return None
+    citations, invented = parse_citations(text, passages, question)
+    return split_answer(text)[0], citations, invented

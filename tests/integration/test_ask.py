@@ -14,9 +14,11 @@ from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 
 from ragroute.api import create_app
+from schemas.collection import collection_name
 from schemas.settings import get_settings
+from tasks.clients.vectorstore import connect, ensure_chunk_collection
 from tasks.ingestion.run import ingest
-from tasks.routing.ask import Asker
+from tasks.routing.ask import NOT_IN_DOCUMENTS, Asker
 from tasks.testbed.corpus import body, text_pdf
 
 FACT = "The archive of Velmora keeps the copper lantern in room 47."
@@ -47,7 +49,8 @@ PARAGRAPHS = "Volunteers repainted the fishing boats before the summer fair. " *
 def _asks(settings, ask_id: str):
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return con.execute(
-            "SELECT route, question, prompt_tokens, citations, error FROM asks WHERE ask_id = ?", [ask_id]
+            "SELECT route, question, prompt_tokens, citations, error, not_in_documents FROM asks WHERE ask_id = ?",
+            [ask_id],
         ).fetchone()
 
 
@@ -58,20 +61,43 @@ def test_planted_fact_is_cited_with_document_and_page(corpus):
     top = result.citations[0]
     assert top.source_path.endswith("archive.pdf") and top.page == 2
     assert any("Velmora" in sentence for sentence in top.evidence)
-    route, question, prompt_tokens, citations, error = _asks(corpus, result.ask_id)
-    assert (route, question, error) == ("rag", QUESTION, None) and prompt_tokens > 0
+    assert not result.not_in_documents
+    route, question, prompt_tokens, citations, error, not_in_documents = _asks(corpus, result.ask_id)
+    assert (route, question, error, not_in_documents) == ("rag", QUESTION, None, False) and prompt_tokens > 0
     assert "archive.pdf" in citations
 
 
-def test_question_about_something_absent_is_recorded(corpus):
+def test_question_about_something_absent_says_the_documents_do_not(corpus):
     result = Asker(corpus, "Ask").ask("What colour is the flag of Quindo?", method="self_route", k=2)
-    assert result.route in ("rag", "lc") and result.error is None
-    assert _asks(corpus, result.ask_id)[0] == result.route
+    assert result.error is None and result.route in ("rag", "lc") and result.llm_requests >= 1
+    assert (result.answer, result.not_in_documents, result.citations) == (NOT_IN_DOCUMENTS, True, []), result
+    assert len(result.retrieved) == 2
+    row = _asks(corpus, result.ask_id)
+    assert (row[0], row[5]) == (result.route, True)
     with duckdb.connect(str(corpus.warehouse_path), read_only=True) as con:
         day = con.execute(
-            "SELECT sum(asks), sum(answered_by_rag) + sum(answered_by_lc) FROM asks_summary"
+            "SELECT sum(asks), sum(answered_by_rag) + sum(answered_by_lc), sum(not_in_documents) FROM asks_summary"
         ).fetchone()
-    assert day[0] >= 2 and day[1] >= 2
+    assert day[0] >= 2 and day[1] >= 2 and day[2] >= 1
+
+
+def test_empty_collection_says_the_documents_do_not_without_the_model(running_services):
+    with connect(running_services) as client:
+        ensure_chunk_collection(
+            client, collection_name("AskEmpty", running_services.embedding_model), running_services
+        )
+    asker = Asker(running_services, "AskEmpty")
+    for method, route in (("rag", "rag"), ("self_route", "rag"), ("lc", "lc")):
+        result = asker.ask("Who kept the lighthouse before Edith Marlowe?", method=method)
+        assert (result.answer, result.not_in_documents, result.route) == (NOT_IN_DOCUMENTS, True, route)
+        assert result.llm_requests == 0 and result.prompt_tokens == 0 and result.error is None
+        assert result.citations == [] and result.retrieved == []
+    body = (
+        TestClient(create_app(running_services))
+        .post("/ask", json={"question": "Who kept the lighthouse?", "collection": "AskEmpty"})
+        .json()
+    )
+    assert (body["answer"], body["not_in_documents"], body["citations"]) == (NOT_IN_DOCUMENTS, True, [])
 
 
 def test_api_answers_and_rejects_bad_requests(corpus):

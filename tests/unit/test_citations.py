@@ -1,14 +1,15 @@
-"""Citations parsed from an answer: invented numbers dropped, pages followed inside a chunk."""
+"""Citations parsed from an answer: invented numbers dropped, pages followed inside a chunk; a decline or an
+answer no passage supports means the documents do not say."""
 
 from __future__ import annotations
 
 from tasks.routing.citations import (
     Passage,
     acceptable,
-    evidence_answer,
     is_usable,
     parse_citations,
     split_answer,
+    supported_answer,
 )
 
 
@@ -82,11 +83,46 @@ def test_a_short_answer_without_citation_is_still_attributed():
     assert parse_citations("1950", _keepers(), question)[0] == []  # in no passage: no citation
 
 
-def test_an_answer_without_words_or_support_falls_back_to_its_evidence_sentence():
+def test_an_answer_without_words_or_support_is_asked_again():
     question = "Which years did Edith Marlowe serve as keeper?"
     assert acceptable("Answer: From 1887 to 1902.\nPassages: [2]", _keepers(), question)
     assert acceptable("unanswerable", _keepers(), question)
     assert not acceptable("Answer: 2", _keepers(), question)
     assert not acceptable("From 1887 to 1939.", _keepers(), question)  # two passages' facts spliced
-    (chosen,) = evidence_answer(_keepers(), question)
-    assert chosen.number == 2 and chosen.evidence[0].startswith("Edith Marlowe served as keeper")
+
+
+def test_a_supported_answer_keeps_its_words_and_citations():
+    question = "Which years did Edith Marlowe serve as keeper?"
+    answer, citations, invented = supported_answer(
+        "Answer: She served from 1887 to 1902.\nPassages: [2][9]", _keepers(), question
+    )
+    assert answer == "She served from 1887 to 1902." and invented == [9]
+    assert [c.number for c in citations] == [2] and not citations[0].inferred
+
+
+def test_a_decline_or_an_unsupported_answer_means_the_documents_do_not_say():
+    question = "Who kept the lighthouse before Edith Marlowe?"
+    for reply in (
+        "unanswerable",
+        "Answer: The answer is unanswerable.\nPassages: [1]",
+        "Answer: From 1887 to 1939.\nPassages: [1][2]",  # spliced from two passages
+        "Answer: The harbour master's boat is painted red.\nPassages: [2]",  # in no passage
+        "Answer: 2\nPassages: [2]",  # no words
+        "Answer: Edith Marlowe\nPassages: [2]",  # the question given back
+        "",
+    ):
+        assert supported_answer(reply, _keepers(), question) is None, reply
+    assert supported_answer("Answer: unanswerable", [], question) is None
+    years = "Which years did Edith Marlowe serve as keeper?"
+    spliced = "Answer: Edith Marlowe served as keeper from 1887 to 1939.\nPassages: [2]"  # 1939: passage 1
+    assert supported_answer(spliced, _keepers(), years) is None
+    colour = "What colour is the harbour master's boat?"
+    assert supported_answer("The harbour master's boat is red.", _keepers(), colour) is None  # invented
+
+
+def test_a_cited_passage_that_does_not_hold_the_answer_gives_way_to_the_one_that_does():
+    question = "Which years did Edith Marlowe serve as keeper?"
+    _, citations, _ = supported_answer(
+        "Answer: She served from 1887 to 1902.\nPassages: [1]", _keepers(), question
+    )
+    assert [(c.number, c.inferred) for c in citations] == [(2, True)]

@@ -1,4 +1,5 @@
--- Production traffic per day and collection: route mix, tokens, dollars, latency, errors.
+-- Production traffic per day and collection: route mix, tokens, dollars, latency, errors, and the asks answered
+-- "The documents do not say." (counted in their route too).
 CREATE OR REPLACE VIEW asks_summary AS
 SELECT asked_at::DATE AS day, collection, model,
        count(*) AS asks,
@@ -11,6 +12,7 @@ SELECT asked_at::DATE AS day, collection, model,
        sum(cost_usd) AS cost_usd,
        avg(latency_ms) AS mean_latency_ms,
        count(*) FILTER (WHERE error IS NOT NULL) AS errors,
-       count(*) FILTER (WHERE len(invented_citations) > 0) AS asks_with_invented_citations
+       count(*) FILTER (WHERE len(invented_citations) > 0) AS asks_with_invented_citations,
+       count(*) FILTER (WHERE not_in_documents) AS not_in_documents
 FROM asks
 GROUP BY ALL;
