@@ -237,6 +237,8 @@ def _arguments(chart: Chart, frame: pd.DataFrame) -> dict:
         args["category_orders"] = order | args.get("category_orders", {})
         if (frame["series"] == frame.get("method")).all():
             args["color_discrete_map"] = METHOD_COLORS
+        if chart.plot in (px.line, px.scatter):  # series with the same values stay visible one over another
+            args["line_dash" if chart.plot is px.line else "symbol"] = "series"
     if "facet_col" in args:
         args |= {"facet_col_wrap": FACETS_PER_ROW, "facet_row_spacing": 0.12}
     if chart.label:
