@@ -235,7 +235,7 @@ def _arguments(chart: Chart, frame: pd.DataFrame) -> dict:
         keys = [c for c in (*GROUPING, *chart.series) if c in frame]
         order = {"series": list(frame.sort_values(keys)["series"].unique())}
         args["category_orders"] = order | args.get("category_orders", {})
-        if (frame["series"] == frame.get("method")).all():
+        if args.get("color") == "series" and (frame["series"] == frame.get("method")).all():
             args["color_discrete_map"] = METHOD_COLORS
         if chart.plot in (px.line, px.scatter):  # series with the same values stay visible one over another
             args["line_dash" if chart.plot is px.line else "symbol"] = "series"
