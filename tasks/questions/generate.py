@@ -131,7 +131,8 @@ def fill(candidate: Candidate, reply: Completion) -> Candidate:
     if not reply.ok:
         return candidate.reject("generation", f"the generation call failed: {reply.error}")
     fields, problem = prompts.parse_reply(candidate.kind, reply.text)
-    if problem:
+    if problem:  # what could be read is kept for a person to see
+        candidate.question = prompts.read_fields(reply.text or "").get("question", "")
         return candidate.reject("parse", problem)
     candidate.question = fields["question"]
     if candidate.kind == UNANSWERABLE:

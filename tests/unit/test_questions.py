@@ -91,6 +91,8 @@ def test_failed_or_unreadable_generation_rejects_the_candidate():
     assert (failed.outcome, failed.rule) == ("rejected", "generation") and "slow" in failed.reason
     unreadable = generate.fill(_candidate(question=""), Completion(text="I cannot do that."))
     assert (unreadable.outcome, unreadable.rule) == ("rejected", "parse")
+    partial = generate.fill(_candidate(question=""), Completion(text="Question: Who kept it?\nAnswer:"))
+    assert (partial.rule, partial.question) == ("parse", "Who kept it?")
     unanswerable = generate.fill(_candidate("unanswerable"), Completion(text="Question: What colour is it?"))
     assert (
         unanswerable.answer == "unanswerable"
