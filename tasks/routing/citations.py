@@ -4,9 +4,10 @@ sentences used as evidence; an answer citing nothing (or only passages that do n
 the passage holding it that shares most of its words.
 
 A reply is returned as an answer only when it is in words and some passage in the prompt holds it (`holds`:
-its words, every number it adds to the question, and at least one word it adds); a decline, or a reply no
-passage holds (two passages' facts spliced, an invented detail, the question's own words given back), means
-the documents do not say (`supported_answer`)."""
+its words, every number it adds to the question, at least one word it adds, and a word of what the question
+is about); a decline, or a reply no passage holds (two passages' facts spliced, an invented detail, the
+question's own words given back, a sentence about something else), means the documents do not say
+(`supported_answer`)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ LETTERS = re.compile(r"[^\W\d_]{2,}")
 STOPWORDS = frozenset({"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "he", "her", "his", "in",
                        "is", "it", "its", "of", "on", "or", "she", "that", "the", "their", "they", "this", "to",
                        "was", "were", "which", "who", "with", "s"})  # fmt: skip
+# Words that ask rather than name what a question is about.
+QUESTION_WORDS = frozenset({"what", "when", "where", "whom", "whose", "why", "how", "did", "does", "do", "many",
+                            "much"})  # fmt: skip
 
 
 @dataclass
@@ -118,16 +122,27 @@ def _reach(passage: Passage, passages: list[Passage]) -> str:
     return " ".join([passage.text, next(following, "")])
 
 
+def _about(question: str, text: set[str]) -> bool:
+    """The text names something the question names (a word, or one of four letters or more that begins the
+    other: "keeper", "keepers"); a question naming nothing is about anything."""
+    named = _words(question) - STOPWORDS - QUESTION_WORDS
+    return not named or any(
+        a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
+        for a in named
+        for b in text
+    )
+
+
 def holds(passage_text: str, answer: str, question: str, min_overlap: int = 3) -> bool:
-    """The passage holds the answer: all the words of a short answer ("1887 to 1902") or `min_overlap` of a
-    longer one, every number the answer adds to the question, and at least one word it adds (an answer that
-    only repeats the question says nothing)."""
+    """The passage holds the answer: it is about the question (`_about`), has all the words of a short answer
+    ("1887 to 1902") or `min_overlap` of a longer one, every number the answer adds to the question, and at
+    least one word it adds (an answer that only repeats the question says nothing)."""
     answer_words = _words(answer) - STOPWORDS
     added = answer_words - _words(question)
     text = _words(passage_text)
     numbers = {word for word in added if word.isdigit()}
     overlap = len(answer_words & text) >= min(min_overlap, len(answer_words))
-    return bool(added & text) and numbers <= text and overlap
+    return bool(added & text) and numbers <= text and overlap and _about(question, text)
 
 
 def attribute(answer: str, passages: list[Passage], question: str) -> list[Citation]:

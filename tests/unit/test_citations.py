@@ -65,7 +65,9 @@ def test_the_answer_line_and_the_passages_line_are_split():
         "She served from 1887 to 1902 .",
         [2, 1, 3],
     )
-    citations, invented = parse_citations("Answer: 1887 to 1902\nPassages: 2, 7", _keepers(), "Which years?")
+    citations, invented = parse_citations(
+        "Answer: 1887 to 1902\nPassages: 2, 7", _keepers(), "Which years did Edith Marlowe serve?"
+    )
     assert [c.number for c in citations] == [2] and invented == [7]
 
 
@@ -118,6 +120,11 @@ def test_a_decline_or_an_unsupported_answer_means_the_documents_do_not_say():
     assert supported_answer(spliced, _keepers(), years) is None
     colour = "What colour is the harbour master's boat?"
     assert supported_answer("The harbour master's boat is red.", _keepers(), colour) is None  # invented
+    flag = "What colour is the flag of Quindo?"  # a passage's words, about something else
+    assert (
+        supported_answer("The flag of Quindo is logged by the harbour master each tide.", _keepers(), flag)
+        is None
+    )
 
 
 def test_a_cited_passage_that_does_not_hold_the_answer_gives_way_to_the_one_that_does():
