@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 
 # The data set name of a collection's question set: `questions:<collection>`.
 QUESTION_SET = "questions:"
+# The data set name of the questions recently asked of a collection (`ragroute ask`, the API), replayed without
+# gold answers: `asks:<collection>`, `limit` the number of most recent distinct questions.
+ASKED = "asks:"
+REPLAYED_ASKS = 20  # when no limit is given
 
 
 class InvalidEvalConfig(RagrouteError):
@@ -26,8 +30,9 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # `mini`, a LongBench/∞Bench task name, a .jsonl path, or `questions:<collection>`: the collection's current
-    # question set (`ragroute questions generate`); unset with `collection` set: that collection's question set.
+    # `mini`, a LongBench/∞Bench task name, a .jsonl path, `questions:<collection>`: the collection's current
+    # question set (`ragroute questions generate`), or `asks:<collection>`: the questions recently asked of it
+    # (scored by agreement with LC's answer); unset with `collection` set: that collection's question set.
     dataset: str = ""
     methods: list[Method] = Field(default_factory=lambda: ["lc", "rag", "self_route"], min_length=1)
     k: list[Annotated[int, Field(ge=1)]] | None = None  # top-k chunks; several run a k sweep
@@ -45,14 +50,18 @@ class EvalConfig(BaseModel):
     baseline: str = "previous"
 
     @model_validator(mode="after")
-    def _question_set(self) -> EvalConfig:
-        """`collection` alone names its question set; `questions:<collection>` alone names its collection."""
+    def _collection_sets(self) -> EvalConfig:
+        """`collection` alone names its question set; `questions:<collection>` and `asks:<collection>` name their
+        collection; replayed asks are scored against LC's answers, so they need `lc`."""
         if not self.dataset and not self.collection:
             raise ValueError("give a data set, or a collection to evaluate its question set")
         if not self.dataset:
             self.dataset = f"{QUESTION_SET}{self.collection}"
-        elif self.dataset.startswith(QUESTION_SET) and not self.collection:
-            self.collection = self.dataset.removeprefix(QUESTION_SET)
+        for prefix in (QUESTION_SET, ASKED):
+            if self.dataset.startswith(prefix) and not self.collection:
+                self.collection = self.dataset.removeprefix(prefix)
+        if self.dataset.startswith(ASKED) and "lc" not in self.methods:
+            raise ValueError("replayed asks are scored by agreement with LC's answer: include lc in methods")
         return self
 
     @classmethod

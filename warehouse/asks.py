@@ -32,3 +32,12 @@ def record_ask(con: duckdb.DuckDBPyConnection, result, model: str) -> str:
     transaction(con, lambda: con.execute(sql, row))
     return ask_id
 
+
+def recent_questions(con: duckdb.DuckDBPyConnection, collection: str, limit: int) -> list[tuple[str, str]]:
+    """The `limit` most recently asked distinct questions over a collection that were answered without an
+    error: (question sha256, question), newest first."""
+    return con.execute(
+        "SELECT question_sha256, any_value(question) FROM asks WHERE collection = ? AND error IS NULL "
+        "GROUP BY question_sha256 ORDER BY max(asked_at) DESC, question_sha256 LIMIT ?",
+        [collection, limit],
+    ).fetchall()

@@ -138,6 +138,15 @@ def judge_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     return _view_rows(con, "judge_summary", columns, run_id, "method, k")
 
 
+def method_answers(con: duckdb.DuckDBPyConnection, run_id: str, method: str) -> dict[str, str]:
+    """example id -> the answer (in words) of one method in one run, where it answered."""
+    rows = con.execute(
+        "SELECT example_id, prediction FROM predictions WHERE run_id = ? AND method = ? AND error IS NULL",
+        [run_id, method],
+    ).fetchall()
+    return {example: prediction or "" for example, prediction in rows}
+
+
 def write_examples(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
     """(dataset, example id, length, difficulty, length class, domain, kind) of each example a run answers."""
     upsert(con, "examples", ["dataset", "example_id"], EXAMPLE_COLUMNS, rows)

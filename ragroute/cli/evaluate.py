@@ -77,6 +77,7 @@ def eval_command(
         console.print(note, markup=False)
     _print_routing(summary)
     _print_kinds(summary)
+    _print_judged(summary)
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.llm_calls} LLM calls, "
         f"{summary.cached_calls} cached, {summary.errors} errors"
@@ -97,6 +98,7 @@ def eval_command(
                     "whole_context": summary.whole_context,
                     "kinds": summary.kinds,
                     "declines": summary.declines,
+                    "judged": summary.judged,
                 }
             )
         )
@@ -168,6 +170,17 @@ def _print_kinds(summary) -> None:
         console.print(
             f"Self-Route at k={row['k']} declined {row['declined']} of {row['n']} questions "
             f"({row['unanswerable']} unanswerable): decline precision {precision}, recall {recall}"
+        )
+
+
+def _print_judged(summary) -> None:
+    """A judge model's verdicts on answers without gold answers, and what judging cost."""
+    for row in summary.judged:
+        supported = "-" if row["supported_pct"] is None else f"{row['supported_pct']:.1f}%"
+        cost = "-" if row["judge_list_cost_usd"] is None else f"${row['judge_list_cost_usd']:.4f}"
+        console.print(
+            f"judge {row['judge_model']}: {row['method']} k={row['k']}: {supported} of {row['judged']} answers "
+            f"supported by their evidence ({row['declined']} declined, {row['failed']} failed), judging cost {cost}"
         )
 
 

@@ -29,13 +29,14 @@ from typing import BinaryIO
 from pydantic import ValidationError
 
 from schemas.benchmarks import CorpusQuestion, Example
+from schemas.collection import collection_name
 from schemas.documents import QuarantineRecord
 from schemas.errors import RagrouteError
-from schemas.evaluation import QUESTION_SET
+from schemas.evaluation import ASKED, QUESTION_SET, REPLAYED_ASKS
 from schemas.settings import Settings
 from tasks.evaluation import hub_fetch, longbench_v2, mini, scoring
 from tasks.questions.review import kept_questions
-from warehouse import manifest
+from warehouse import asks, manifest
 from warehouse.db import session
 
 LONG_BENCH_TASKS = {
@@ -244,12 +245,25 @@ def _question_set(collection: str, settings: Settings) -> LoadedDataset:
     return LoadedDataset(name=f"{QUESTION_SET}{collection}", source="warehouse", questions=questions)
 
 
+def _replayed_asks(collection: str, settings: Settings, limit: int) -> LoadedDataset:
+    """The most recent distinct questions asked of the collection, without gold answers."""
+    with session(settings.warehouse_target) as con:
+        asked = asks.recent_questions(con, collection_name(collection, settings.embedding_model), limit)
+    if not asked:
+        raise DatasetUnavailable(f"no question was asked of collection {collection!r} yet (`ragroute ask`)")
+    questions = [CorpusQuestion(id=f"ask-{sha[:16]}", question=question, answers=[]) for sha, question in asked]
+    return LoadedDataset(name=f"{ASKED}{collection}", source="warehouse", questions=questions)
+
+
 def load_dataset(name_or_path: str, settings: Settings, limit: int | None = None) -> LoadedDataset:
-    """Resolve `mini`, a file path, a LongBench/∞Bench task name or a collection's question set, and load it."""
+    """Resolve `mini`, a file path, a LongBench/∞Bench task name, a collection's question set or the questions
+    asked of it, and load it."""
     folder = settings.data_dir / "datasets"
     path = Path(name_or_path)
     if name_or_path.startswith(QUESTION_SET):
         loaded = _question_set(name_or_path.removeprefix(QUESTION_SET), settings)
+    elif name_or_path.startswith(ASKED):
+        loaded = _replayed_asks(name_or_path.removeprefix(ASKED), settings, limit or REPLAYED_ASKS)
     elif name_or_path == "mini":
         path = mini.write_jsonl(mini.generate(), folder / "mini.jsonl")
         loaded = load_jsonl(path, "mini")

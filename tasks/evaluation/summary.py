@@ -34,6 +34,8 @@ class EvalSummary:
     # Where the data set has kinds of question: score per method, k and kind, and Self-Route's declines.
     kinds: list[dict] = field(default_factory=list)
     declines: list[dict] = field(default_factory=list)
+    # Where a judge model rated answers without gold answers: per method and k, its verdicts and cost.
+    judged: list[dict] = field(default_factory=list)
 
 
 def code_version() -> str:
@@ -74,8 +76,10 @@ def close_run(
         rules = thresholds.rules(con, run_id)
         whole_context = results.rag_whole_context(con, run_id)
         kinds, declines = results.kind_summary(con, run_id), results.decline_quality(con, run_id)
+        judged = results.judge_summary(con, run_id)
     summary = EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)
     summary.whole_context, summary.kinds, summary.declines = whole_context, kinds, declines
+    summary.judged = judged
     summary.decline_threshold, summary.routing_rules = choice, rules
     return summary
 
