@@ -1,12 +1,15 @@
 """Questions generated from the ingested chunks of a collection, through the configured endpoint, then validated.
 
-For each document asked for, `per_document` candidates of each kind:
-- answerable: from one chunk (chunks spread over the document): a question, a short answer, the evidence
-  sentence quoted from the chunk;
-- multi_hop: from that chunk and the best hybrid-search hit for its text in another document, when the two
-  share a capitalised word or three content words (a shared entity or topic), needing both;
-- unanswerable: about the subject of a chunk, asking for a detail that is written nowhere; its gold answer is
-  "unanswerable".
+What a small model does badly is done in code; the model only writes a question for a given sentence and answer.
+For each document asked for, `per_document` candidates of each kind, from chunks spread over the document
+(chunks holding a name, number or date first):
+- answerable: code picks a sentence of the chunk holding a name, number or date (spaCy's entities, else a
+  capitalised-word/number rule) and that span as the answer; the model writes the question (one line);
+- multi_hop: code finds a sentence of the chunk and one of a chunk of another document (the best hybrid-search
+  hit for the sentence) that share a name, the answer a span of the second; the model writes a question that
+  refers to the first's fact, or, when its question cannot be used, a template quotes both sentences;
+- unanswerable: a template asks for an attribute (a birth year, a flag's colour, a founding year...) of a
+  name of the chunk that the chunk does not mention; no model call. Its gold answer is "unanswerable".
 Calls go through the project's `LLM` (response cache, retries, token and cost accounting); every call of a run,
 checks included, is counted in its `Spend`. A reply that cannot be read is a rejected candidate, never an error.
 """
@@ -14,9 +17,12 @@ checks included, is counted in its `Spend`. A reply that cannot be read is a rej
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas.collection import collection_name
 from schemas.errors import RagrouteError
@@ -26,14 +32,21 @@ from schemas.settings import Settings
 from tasks.clients.llm import LLM, Billed, Completion
 from tasks.clients.profile import endpoint_profile
 from tasks.clients.vectorstore import connect, live_collection, use_collection
+from tasks.evaluation.scoring import normalize_answer
 from tasks.ingestion.embed import embed_texts
 from tasks.questions import prompts, validate
 from tasks.routing.ask import document_passages, retrieve_passages
 from tasks.routing.citations import Passage
 
 MIN_CHUNK_WORDS = 20  # shorter chunks (a heading, a caption) are used only when a document has nothing else
-PARTNER_QUERY_WORDS = 120  # the words of a chunk its partner in another document is searched with
+PARTNER_QUERIES = 3  # named sentences of a chunk its partner in another document is searched with
 CAPITALISED = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
+# A span the rule finds without spaCy: a number (with its unit word), or a run of capitalised words.
+_RULE_SPAN = re.compile(r"\b\d[\d,.]*(?:\s+[a-z]+)?\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*\b")
+SENTENCE_WORDS = (5, 45)  # evidence sentences of this many words
+MAX_SPAN_WORDS = 5
+NAME_LABELS = {"PERSON": "person", "GPE": "place", "LOC": "place", "FAC": "thing", "ORG": "thing",
+               "PRODUCT": "thing", "WORK_OF_ART": "thing", "EVENT": "thing", "NAME": "thing"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,100 @@ class CollectionMissing(RagrouteError):
     """The collection has no chunks in Weaviate (never ingested)."""
 
 
+# --- Picking facts: a sentence and a span of it (code, not the model) --------------------------------------
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A sentence of a chunk and a span of it that can be an answer (a name, number or date), with its kind."""
+
+    sentence: str
+    span: str
+    label: str  # spaCy's entity label, or NAME / NUMBER from the rule
+
+    @property
+    def score(self) -> int:
+        """Numbers and names make answers a model matches; vague dates ("the long winter") less so."""
+        if any(ch.isdigit() for ch in self.span):
+            return 3
+        return 2 if self.label in NAME_LABELS else 1
+
+
+@functools.lru_cache(maxsize=1)
+def _nlp() -> Any:
+    """spaCy's small English pipeline (named entities only), or None where it is not installed."""
+    try:
+        import spacy
+
+        return spacy.load("en_core_web_sm", exclude=["parser", "lemmatizer", "attribute_ruler", "senter"])
+    except (ImportError, OSError):
+        return None
+
+
+@functools.lru_cache(maxsize=8192)
+def spans(sentence: str) -> tuple[tuple[str, str], ...]:
+    """(span, label) of the sentence's names, numbers and dates: spaCy's entities, else the rule's."""
+    nlp = _nlp()
+    if nlp is not None:
+        found = [(ent.text, ent.label_) for ent in nlp(sentence).ents]
+    else:
+        found = [
+            (m.group(0), "NUMBER" if m.group(0)[0].isdigit() else "NAME")
+            for m in _RULE_SPAN.finditer(sentence)
+        ]
+        found = [(text, label) for text, label in found if not sentence.startswith(text) or " " in text]
+    return tuple(
+        (text.strip(), label)
+        for text, label in found
+        if 1 <= len(text.split()) <= MAX_SPAN_WORDS and normalize_answer(text) and label != "ORDINAL"
+    )
+
+
+def facts(text: str) -> list[Fact]:
+    """Every (sentence, span) of the text, best first (score, then order); sentences of a usable length."""
+    found = []
+    for sentence in validate.sentences(text):
+        if SENTENCE_WORDS[0] <= len(sentence.split()) <= SENTENCE_WORDS[1]:
+            found += [Fact(sentence, span, label) for span, label in spans(sentence)]
+    return sorted(found, key=lambda fact: -fact.score)
+
+
+def names(text: str) -> list[Fact]:
+    """The facts of the text whose span is a name (a person, place, organisation, thing)."""
+    return [fact for fact in facts(text) if fact.label in NAME_LABELS]
+
+
+def bridge(first: str, second: str) -> tuple[Fact, Fact] | None:
+    """A sentence of `first` and one of `second` naming the same thing, and an answer span of the second's
+    sentence that is neither that shared name nor in the first sentence: (first's fact, second's fact), the
+    first's span being the shared name."""
+    for fact_a in names(first):
+        for fact_b in facts(second):
+            if not validate._contains(fact_b.sentence, fact_a.span):
+                continue  # the second sentence does not name the shared thing
+            if validate._contains(fact_b.span, fact_a.span) or validate._contains(fact_a.span, fact_b.span):
+                continue  # the answer would be the shared name itself
+            if validate._contains(fact_a.sentence, fact_b.span):
+                continue  # the answer is in the first sentence too: one hop
+            return fact_a, fact_b
+    return None
+
+
+def unanswerable_question(chunk: str, seed: str) -> str | None:
+    """A question asking for an attribute of a name of the chunk that the chunk does not mention (the first
+    template whose words the chunk lacks), or None when the chunk names nothing."""
+    found = names(chunk)
+    if not found:
+        return None
+    fact = found[int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(found)]
+    held = validate.content_words(chunk)
+    for template in prompts.UNANSWERABLE_TEMPLATES[NAME_LABELS[fact.label]]:
+        asked = validate.content_words(template.format(name="")) - {"year", "1850"}
+        if not asked & held:
+            return template.format(name=fact.span)
+    return None
+
+
 # --- Picking sources (pure) -----------------------------------------------------------------------------
 
 
@@ -106,42 +213,90 @@ def shared_topic(a: str, b: str) -> list[str]:
     return words if len(words) >= 3 else []
 
 
-def plan_single(chunks: list[SourceChunk], per_document: int) -> list[tuple[str, list[SourceChunk]]]:
-    """The answerable and unanswerable slots of one document: answerable ones spread over it, unanswerable ones
-    spread over it from the other end (other chunks where the document has enough)."""
+def with_facts(chunks: list[SourceChunk]) -> list[SourceChunk]:
+    """The usable chunks holding a name or number, else those holding a date, else all usable chunks."""
     usable = usable_chunks(chunks)
+    strong = [c for c in usable if any(fact.score >= 2 for fact in facts(c.text))]
+    return strong or [c for c in usable if facts(c.text)] or usable
+
+
+def plan_single(chunks: list[SourceChunk], per_document: int) -> list[tuple[str, list[SourceChunk]]]:
+    """The answerable and unanswerable slots of one document: answerable ones spread over its chunks that
+    hold a fact, unanswerable ones spread over its chunks that hold a name, from the other end."""
+    usable = with_facts(chunks)
+    named = [c for c in usable if names(c.text)] or usable
     slots = [("answerable", [c]) for c in spread(usable, per_document)]
-    slots += [(UNANSWERABLE, [c]) for c in spread(usable[::-1], per_document)]
+    slots += [(UNANSWERABLE, [c]) for c in spread(named[::-1], per_document)]
     return slots
 
 
 # --- Generating -----------------------------------------------------------------------------------------
 
 
-def prompt_for(kind: str, chunks: list[SourceChunk], shared: list[str] | None = None) -> str:
-    if kind == "multi_hop":
-        topic = ", ".join(shared[:3]) if shared else "the same subject"
-        return prompts.MULTI_HOP.format(shared=topic, passage_a=chunks[0].text, passage_b=chunks[1].text)
-    template = prompts.ANSWERABLE if kind == "answerable" else prompts.UNANSWERABLE
-    return template.format(passage=chunks[0].text)
+@dataclass
+class Draft:
+    """A candidate with what code picked for it: the prompt the model writes its question from (None: no call)
+    and the question to use when the model's cannot be (multi-hop's template)."""
+
+    candidate: Candidate
+    prompt: str | None = None
+    fallback: str | None = None
 
 
-def fill(candidate: Candidate, reply: Completion) -> Candidate:
-    """The candidate with the fields of the model's reply, or rejected with the reason it cannot be read."""
-    if not reply.ok:
-        return candidate.reject("generation", f"the generation call failed: {reply.error}")
-    fields, problem = prompts.parse_reply(candidate.kind, reply.text)
-    if problem:  # what could be read is kept for a person to see
-        candidate.question = prompts.read_fields(reply.text or "").get("question", "")
-        return candidate.reject("parse", problem)
-    candidate.question = fields["question"]
+def draft(candidate: Candidate, chunks: list[SourceChunk]) -> Draft:
+    """The candidate's evidence and answer picked in code, and its prompt; rejected when its chunk(s) hold
+    nothing to ask about."""
     if candidate.kind == UNANSWERABLE:
-        candidate.answer, candidate.evidence = UNANSWERABLE, []
-    elif candidate.kind == "multi_hop":
-        candidate.answer, candidate.evidence = fields["answer"], [fields["evidence a"], fields["evidence b"]]
-    else:
-        candidate.answer, candidate.evidence = fields["answer"], [fields["evidence"]]
-    return candidate
+        question = unanswerable_question(chunks[0].text, chunks[0].chunk_id)
+        if question is None:
+            return Draft(
+                candidate.reject("generation", f"chunk {chunks[0].chunk_id} names nothing to ask about")
+            )
+        candidate.question, candidate.answer, candidate.evidence = question, UNANSWERABLE, []
+        return Draft(candidate)
+    if candidate.kind == "multi_hop":
+        pair = bridge(chunks[0].text, chunks[1].text)
+        if pair is None:
+            reason = (
+                f"chunks {chunks[0].chunk_id} and {chunks[1].chunk_id} share no named sentence with an answer"
+            )
+            return Draft(candidate.reject("generation", reason))
+        first, second = pair
+        candidate.answer, candidate.evidence = second.span, [first.sentence, second.sentence]
+        prompt = prompts.MULTI_HOP.format(
+            sentence_a=first.sentence, sentence_b=second.sentence, shared=first.span, answer=second.span
+        )
+        blanked = second.sentence.replace(second.span, "___", 1)
+        fallback = prompts.MULTI_HOP_TEMPLATE.format(
+            sentence_a=first.sentence.rstrip(". "), blanked_b=blanked
+        )
+        return Draft(candidate, prompt, fallback)
+    found = facts(chunks[0].text)
+    if not found:
+        return Draft(
+            candidate.reject("generation", f"chunk {chunks[0].chunk_id} holds no name, number or date")
+        )
+    fact = found[0]
+    candidate.answer, candidate.evidence = fact.span, [fact.sentence]
+    return Draft(candidate, prompts.ANSWERABLE.format(sentence=fact.sentence, answer=fact.span))
+
+
+def usable_question(candidate: Candidate, question: str) -> bool:
+    """Whether the question passes the rules on its words (well formed, without its own answer)."""
+    trial = candidate.model_copy(update={"question": question})
+    return validate.well_formed(trial) is None and validate.answer_not_in_question(trial) is None
+
+
+def fill(candidate: Candidate, reply: Completion, fallback: str | None = None) -> Candidate:
+    """The candidate with the model's question, or the fallback question where the model's cannot be used;
+    rejected with the reason when neither can."""
+    if not reply.ok and fallback is None:
+        return candidate.reject("generation", f"the generation call failed: {reply.error}")
+    question, problem = prompts.parse_question(reply.text) if reply.ok else ("", reply.error)
+    if fallback is not None and (problem or not usable_question(candidate, question)):
+        question, problem = fallback, None
+    candidate.question = question  # what could be read is kept for a person to see
+    return candidate.reject("parse", problem) if problem else candidate
 
 
 @dataclass
@@ -172,12 +327,15 @@ class Generator:
         progress = progress or (lambda message, done, total: None)
 
         async def work(collection, ask: validate.Ask, fit) -> list[Candidate]:
-            slots, texts = self._slots(collection, targets, per_document)
-            progress("generating", 0, len(slots))
+            drafts, texts = self._slots(collection, targets, per_document)
+            progress("generating", 0, len(drafts))
             budget = prompts.GENERATE_MAX_TOKENS
-            replies = await asyncio.gather(*(ask(fit(prompt, budget), budget) for _, _, prompt in slots))
-            candidates = [fill(c, reply) for (c, _, _), reply in zip(slots, replies, strict=True)]
-            progress("validating", len(slots), len(slots))
+            asked = [d for d in drafts if d.prompt is not None and d.candidate.outcome == "pending"]
+            replies = await asyncio.gather(*(ask(fit(d.prompt, budget), budget) for d in asked))
+            for d, reply in zip(asked, replies, strict=True):
+                fill(d.candidate, reply, d.fallback)
+            candidates = [d.candidate for d in drafts]
+            progress("validating", len(drafts), len(drafts))
             vectors = embed_texts([text for _, text in kept], self.settings) if kept else []
             known = [(qid, v) for (qid, _), v in zip(kept, vectors, strict=True)]
             return await validate.validate(candidates, self._corpus(collection, texts, fit, known), ask)
@@ -239,18 +397,16 @@ class Generator:
             doc_sha256=document.content_sha256 if document else "",
         )  # fmt: skip
 
-    def _slots(
-        self, collection, targets: list[str], per_document: int
-    ) -> tuple[list[tuple[Candidate, list[SourceChunk], str]], dict[str, str]]:
-        """(candidate, sources, prompt) of every slot, and the text of every source chunk by id."""
-        slots: list[tuple[Candidate, list[SourceChunk], str]] = []
+    def _slots(self, collection, targets: list[str], per_document: int) -> tuple[list[Draft], dict[str, str]]:
+        """The draft of every slot, and the text of every source chunk by id."""
+        drafts: list[Draft] = []
         texts: dict[str, str] = {}
 
-        def add(kind: str, chunks: list[SourceChunk], shared: list[str] | None = None) -> None:
+        def add(kind: str, chunks: list[SourceChunk]) -> None:
             candidate = from_sources(self.weaviate_name, kind, chunks, self.model, prompts.PROMPT_VERSION)
             candidate.run_id = self.run_id
             texts.update({c.chunk_id: c.text for c in chunks})
-            slots.append((candidate, chunks, prompt_for(kind, chunks, shared)))
+            drafts.append(draft(candidate, chunks))
 
         for doc_id in targets:
             chunks = [self._source(p) for p in document_passages(collection, [doc_id], self.settings)]
@@ -258,17 +414,19 @@ class Generator:
                 continue
             for kind, sources in plan_single(chunks, per_document):
                 add(kind, sources)
-            for chunk in spread(usable_chunks(chunks), per_document):
+            for chunk in spread([c for c in with_facts(chunks) if names(c.text)], per_document):
                 partner = self._partner(collection, chunk)
                 if partner is not None:
-                    add("multi_hop", [chunk, partner[0]], partner[1])
-        return slots, texts
+                    add("multi_hop", [chunk, partner])
+        return drafts, texts
 
-    def _partner(self, collection, chunk: SourceChunk) -> tuple[SourceChunk, list[str]] | None:
-        """The best hybrid-search hit for the chunk's text in another document, with what they share."""
-        query = " ".join(chunk.text.split()[:PARTNER_QUERY_WORDS])
-        for passage in retrieve_passages(collection, query, 5, self.settings):
-            if passage.doc_id != chunk.doc_id and passage.doc_id in self.documents:
-                shared = shared_topic(chunk.text, passage.text)
-                return (self._source(passage), shared) if shared else None
+    def _partner(self, collection, chunk: SourceChunk) -> SourceChunk | None:
+        """A chunk of another document naming a thing a sentence of the chunk names, with a sentence that can
+        answer a question about it: the best hybrid-search hit for one of the chunk's named sentences."""
+        for sentence in list(dict.fromkeys(fact.sentence for fact in names(chunk.text)))[:PARTNER_QUERIES]:
+            for passage in retrieve_passages(collection, sentence, 5, self.settings):
+                if passage.doc_id == chunk.doc_id or passage.doc_id not in self.documents:
+                    continue
+                if bridge(chunk.text, passage.text) is not None:
+                    return self._source(passage)
         return None

@@ -8,39 +8,34 @@ from __future__ import annotations
 
 import re
 
-PROMPT_VERSION = "q1"
-GENERATE_MAX_TOKENS = 128
+PROMPT_VERSION = "q2"
+GENERATE_MAX_TOKENS = 64
 ANSWER_MAX_TOKENS = 48
 
+# The evidence sentence and the answer span are picked in code (tasks/questions/generate.py); the model only
+# writes the question, on one line.
 ANSWERABLE = (
-    "Read the passage and write one question that the passage answers.\n\n"
-    "Passage:\n{passage}\n\n"
-    "Reply with exactly three lines:\n"
-    "Question: <one question about a fact in the passage>\n"
-    "Answer: <the short answer, a few words copied from the passage>\n"
-    "Evidence: <the one sentence of the passage that holds the answer, copied exactly>"
+    "Sentence: {sentence}\n\n"
+    'Write one question that this sentence answers with "{answer}". The question must not contain '
+    '"{answer}". Reply with the question only, on one line.'
 )
 
 MULTI_HOP = (
-    "Read the two passages. Both mention {shared}.\n\n"
-    "Passage A:\n{passage_a}\n\n"
-    "Passage B:\n{passage_b}\n\n"
-    "Write one question whose answer needs a fact from passage A and a fact from passage B.\n"
-    "Reply with exactly four lines:\n"
-    "Question: <the question>\n"
-    "Answer: <the short answer, a few words copied from the passages>\n"
-    "Evidence A: <the sentence of passage A used, copied exactly>\n"
-    "Evidence B: <the sentence of passage B used, copied exactly>"
+    "Fact 1: {sentence_a}\nFact 2: {sentence_b}\n\n"
+    'Both facts mention {shared}. Write one question whose answer is "{answer}" (from fact 2) and that '
+    'describes {shared} by fact 1. The question must not contain "{answer}". Reply with the question only, on '
+    "one line."
 )
+# When the model's multi-hop question cannot be used: both sentences, the answer blanked out of the second.
+MULTI_HOP_TEMPLATE = 'Given that "{sentence_a}", what fills the blank in "{blanked_b}"?'
 
-UNANSWERABLE = (
-    "Read the passage.\n\n"
-    "Passage:\n{passage}\n\n"
-    "Write one question about the subject of this passage that the passage does not answer: ask for a detail "
-    "(a number, a date, a name) that is not written anywhere in it.\n"
-    "Reply with exactly one line:\n"
-    "Question: <the question>"
-)
+# Unanswerable: an attribute the corpus does not state, of a named thing of a chunk ({name}); by the kind of
+# name, in order of preference (one whose words the chunk holds is skipped).
+UNANSWERABLE_TEMPLATES = {
+    "person": ("In which year was {name} born?", "What was the favourite colour of {name}?"),
+    "place": ("What colour is the flag of {name}?", "How many people lived in {name} in 1850?"),
+    "thing": ("In which year was {name} founded?", "Who owned {name} in 1850?"),
+}
 
 # Checks: the model answers from the gold passage(s) alone, or from the documents' full text (may decline).
 ANSWER_FROM_PASSAGES = (
@@ -52,6 +47,23 @@ ANSWER_OR_DECLINE = (
     'cannot be answered based on the information in the documents, write "unanswerable". Do not provide any '
     "explanation.\n\nQuestion: {question}\nAnswer:"
 )
+
+_QUESTION_LABEL = re.compile(r"^[\s>*#\-\d.)]*(?:question|q)\s*\**\s*[:：]\s*", re.IGNORECASE)
+
+
+def parse_question(reply: str | None) -> tuple[str, str | None]:
+    """The question of a one-line reply (a label, quotes and markdown stripped; the first line that asks
+    something, else the first line), or the reason there is none."""
+    lines = [_QUESTION_LABEL.sub("", line).strip(_WRAPPERS) for line in (reply or "").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return "", "empty reply"
+    asked = [line for line in lines if line.endswith("?")]
+    question = (asked or lines)[0]
+    if not question.endswith("?"):
+        return question, f"unparsable reply: no question in {' '.join(question.split())[:120]!r}"
+    return question, None
+
 
 FIELDS = {
     "answerable": ("question", "answer", "evidence"),

@@ -91,14 +91,57 @@ def test_failed_or_unreadable_generation_rejects_the_candidate():
     assert (failed.outcome, failed.rule) == ("rejected", "generation") and "slow" in failed.reason
     unreadable = generate.fill(_candidate(question=""), Completion(text="I cannot do that."))
     assert (unreadable.outcome, unreadable.rule) == ("rejected", "parse")
-    partial = generate.fill(_candidate(question=""), Completion(text="Question: Who kept it?\nAnswer:"))
-    assert (partial.rule, partial.question) == ("parse", "Who kept it?")
-    unanswerable = generate.fill(_candidate("unanswerable"), Completion(text="Question: What colour is it?"))
-    assert (
-        unanswerable.answer == "unanswerable"
-        and unanswerable.evidence == []
-        and unanswerable.outcome == "pending"
-    )
+    labelled = generate.fill(_candidate(question=""), Completion(text='Sure.\n**Question:** "Who kept it?"'))
+    assert (labelled.outcome, labelled.question) == ("pending", "Who kept it?")
+
+
+@pytest.mark.parametrize(
+    "reply, question",
+    [("Question: Who kept it?", "Who kept it?"), ("1. Q: Who kept it?\nAnswer: Edith", "Who kept it?"),
+     ('"Who kept it?"', "Who kept it?"), ("Here is one:\n\nWho kept it?", "Who kept it?")],
+)  # fmt: skip
+def test_one_line_question_is_read_in_its_usual_shapes(reply, question):
+    assert prompts.parse_question(reply) == (question, None)
+    assert prompts.parse_question("")[1] == "empty reply"
+
+
+# --- Picking facts in code -------------------------------------------------------------------------------
+
+
+def test_facts_are_sentences_with_a_name_number_or_date_numbers_first():
+    found = generate.facts(CHUNK)
+    assert found and found[0].score == 3 and found[0].span in found[0].sentence
+    assert found[0].sentence in validate.sentences(CHUNK)
+    assert generate.facts("no names or numbers are written in this plain sentence at all.") == []
+
+
+def test_answerable_draft_picks_evidence_and_answer_in_code():
+    drafted = generate.draft(_candidate(question="", answer="", evidence=[]), [_chunk("c1", "a")])
+    candidate = drafted.candidate
+    assert candidate.outcome == "pending" and candidate.answer in candidate.evidence[0]
+    assert candidate.answer in drafted.prompt and drafted.fallback is None
+    filled = generate.fill(candidate, Completion(text="When did the Velmora harbour open?"))
+    assert validate.check_alone(filled, {"c1": CHUNK}).outcome == "pending", filled.reason
+
+
+def test_multi_hop_draft_bridges_two_documents_and_falls_back_to_its_template():
+    drafted = generate.draft(_candidate("multi_hop", question="", answer="", evidence=[]),
+                             [_chunk("c1", "a"), _chunk("c2", "b", OTHER)])  # fmt: skip
+    candidate = drafted.candidate
+    assert candidate.outcome == "pending" and len(candidate.evidence) == 2, candidate.reason
+    assert candidate.answer in candidate.evidence[1] and candidate.answer not in candidate.evidence[0]
+    own_answer = generate.fill(candidate, Completion(text=f"Is it {candidate.answer}?"), drafted.fallback)
+    assert own_answer.question == drafted.fallback and "___" in own_answer.question
+    checked = validate.check_alone(own_answer, {"c1": CHUNK, "c2": OTHER})
+    assert checked.outcome == "pending", checked.reason
+
+
+def test_unanswerable_draft_asks_for_an_attribute_the_chunk_lacks_without_a_call():
+    drafted = generate.draft(_candidate("unanswerable", question="", answer=""), [_chunk("c1", "a")])
+    assert drafted.prompt is None and drafted.candidate.answer == "unanswerable"
+    assert any(name in drafted.candidate.question for name in ("Edith Marlowe", "Velmora"))
+    nothing = generate.draft(_candidate("unanswerable"), [_chunk("c1", "a", "the grain silo stores wheat.")])
+    assert (nothing.candidate.rule, nothing.prompt) == ("generation", None)
 
 
 # --- Rules on the candidate alone ----------------------------------------------------------------------
