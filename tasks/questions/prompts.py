@@ -1,8 +1,8 @@
-"""The prompts that generate and check questions, and the defensive reading of the model's line format.
+"""The prompts that generate and check questions, and the defensive reading of the model's one-line reply.
 
 Prompts are versioned: a change of wording is a new PROMPT_VERSION, stored with every question, so questions of
-an older prompt can be told apart. The model is asked for a few labelled lines ("Question: …"); a reply that
-does not hold them is a rejected candidate with the reason, never an exception."""
+an older prompt can be told apart. The model is asked for one question on one line; a reply that does not hold
+one is a rejected candidate with the reason, never an exception."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ ANSWER_OR_DECLINE = (
     "explanation.\n\nQuestion: {question}\nAnswer:"
 )
 
+_WRAPPERS = " \t*`\"'“”‘’"
 _QUESTION_LABEL = re.compile(r"^[\s>*#\-\d.)]*(?:question|q)\s*\**\s*[:：]\s*", re.IGNORECASE)
 
 
@@ -63,65 +64,3 @@ def parse_question(reply: str | None) -> tuple[str, str | None]:
     if not question.endswith("?"):
         return question, f"unparsable reply: no question in {' '.join(question.split())[:120]!r}"
     return question, None
-
-
-FIELDS = {
-    "answerable": ("question", "answer", "evidence"),
-    "multi_hop": ("question", "answer", "evidence a", "evidence b"),
-    "unanswerable": ("question",),
-}
-_LABEL = re.compile(
-    r"^[\s>*#\-\d.)]*(question|answer|evidence(?:\s*[ab12])?)\s*\**\s*[:：]\s*(.*)$", re.IGNORECASE
-)
-_WRAPPERS = " \t*`\"'“”‘’"
-_MARKER = re.compile(r"^[\s>*#\-\d.)]+$")
-
-
-def _label(raw: str) -> str:
-    label = " ".join(raw.lower().split())
-    return {"evidence1": "evidence a", "evidence 1": "evidence a", "evidence2": "evidence b",
-            "evidence 2": "evidence b", "evidencea": "evidence a", "evidenceb": "evidence b"}.get(label, label)  # fmt: skip
-
-
-# A label a small model wrote in the middle of a line ("Question: …? Answer: …"): it starts a new line.
-_INLINE_LABEL = re.compile(r"[ \t]+(?=\**(?:Question|Answer|Evidence(?:\s*[AB12])?)\s*\**\s*:)")
-
-
-def read_fields(reply: str) -> dict[str, str]:
-    """The labelled lines of a reply (first occurrence of each label, wrappers such as quotes and markdown
-    stripped); a line without a label continues the field before it."""
-    found: dict[str, str] = {}
-    current: str | None = None
-    for line in _INLINE_LABEL.sub("\n", reply).splitlines():
-        match = _LABEL.match(line)
-        if match:
-            label = _label(match.group(1))
-            current = None if label in found else label
-            if current:
-                found[current] = match.group(2).strip(_WRAPPERS)
-        elif _MARKER.match(line):  # a list marker left alone by the split above: no text
-            continue
-        elif current and line.strip():
-            found[current] = f"{found[current]} {line.strip()}".strip(_WRAPPERS)
-        else:
-            current = None
-    return found
-
-
-def parse_reply(kind: str, reply: str | None) -> tuple[dict[str, str], str | None]:
-    """The fields the kind needs, or the reason the reply cannot be used."""
-    if not reply or not reply.strip():
-        return {}, "empty reply"
-    found = read_fields(reply)
-    wanted = FIELDS[kind]
-    if kind == "multi_hop" and "evidence" in found and "evidence a" not in found:
-        found["evidence a"] = found["evidence"]  # "Evidence:" then "Evidence B:"
-    if kind == "unanswerable" and "question" not in found:  # a bare question, without its label
-        asked = [line for line in (raw.strip(_WRAPPERS) for raw in reply.splitlines()) if line.endswith("?")]
-        if asked:
-            found["question"] = asked[0]
-    missing = [name for name in wanted if not found.get(name)]
-    if missing:
-        shown = " ".join(reply.split())[:120]
-        return {}, f"unparsable reply: no {', '.join(n.title() for n in missing)} line in {shown!r}"
-    return {name: found[name] for name in wanted}, None
