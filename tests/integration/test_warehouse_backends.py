@@ -230,7 +230,7 @@ def test_concurrent_writers_on_a_ducklake_neither_lose_nor_double_rows(new_lake)
         assert con.execute("SELECT count(*) FROM scores").fetchone() == (KEYS,)
 
 
-BULK_EXAMPLES = "INSERT INTO examples SELECT 'd', 'x' || i, 1, NULL, NULL, NULL FROM range(50) t(i)"
+BULK_EXAMPLES = "INSERT INTO examples SELECT 'd', 'x' || i, 1, NULL, NULL, NULL, NULL FROM range(50) t(i)"
 
 
 def test_losing_the_shared_data_folder_mid_run(new_lake):
