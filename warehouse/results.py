@@ -175,10 +175,7 @@ def method_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
         "answerable_pct",
         "cached",
     ]
-    rows = con.execute(
-        f"SELECT {', '.join(columns)} FROM method_summary WHERE run_id = ? ORDER BY method, k", [run_id]
-    ).fetchall()
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    return _view_rows(con, "method_summary", columns, run_id, "method, k")
 
 
 def _view_rows(

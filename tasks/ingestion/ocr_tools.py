@@ -126,10 +126,10 @@ def _engine(settings: Settings):
     """This thread's tesseract engine for the settings' languages and data, started once and reused."""
     import tesserocr
 
-    require(settings)  # every language's data, before the engine would fail without saying which
     key = (str(tessdata_folder(settings)), settings.ocr_languages)
     engines: dict = _engines.__dict__.setdefault("by_key", {})
-    if key not in engines:
+    if key not in engines:  # a started engine holds its language data: checked once, before it starts
+        require(settings)  # every language's data, before the engine would fail without saying which
         engines[key] = tesserocr.PyTessBaseAPI(path=f"{key[0]}/", lang=settings.ocr_languages)
     return engines[key]
 
