@@ -39,6 +39,7 @@ from tasks.routing.ask import document_passages, retrieve_passages
 from tasks.routing.citations import Passage
 
 MIN_CHUNK_WORDS = 20  # shorter chunks (a heading, a caption) are used only when a document has nothing else
+PARTNER_TRIES = 4  # chunks of a document tried for each multi-hop pair wanted
 PARTNER_QUERIES = 3  # named sentences of a chunk its partner in another document is searched with
 CAPITALISED = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
 # A span the rule finds without spaCy: a number (with its unit word), or a run of capitalised words.
@@ -241,6 +242,8 @@ class Draft:
     candidate: Candidate
     prompt: str | None = None
     fallback: str | None = None
+    shared: str | None = None  # multi-hop: the name both facts hold, blanked out of the model's question
+    blanked_first: str | None = None  # multi-hop: the first fact with that name blanked
 
 
 def draft(candidate: Candidate, chunks: list[SourceChunk]) -> Draft:
@@ -263,14 +266,12 @@ def draft(candidate: Candidate, chunks: list[SourceChunk]) -> Draft:
             return Draft(candidate.reject("generation", reason))
         first, second = pair
         candidate.answer, candidate.evidence = second.span, [first.sentence, second.sentence]
-        prompt = prompts.MULTI_HOP.format(
-            sentence_a=first.sentence, sentence_b=second.sentence, shared=first.span, answer=second.span
-        )
+        prompt = prompts.ANSWERABLE.format(sentence=second.sentence, answer=second.span)
         blanked = second.sentence.replace(second.span, "___", 1)
         fallback = prompts.MULTI_HOP_TEMPLATE.format(
             sentence_a=first.sentence.rstrip(". "), blanked_b=blanked
         )
-        return Draft(candidate, prompt, fallback)
+        return Draft(candidate, prompt, fallback, first.span, blank(first.sentence, first.span))
     found = facts(chunks[0].text)
     if not found:
         return Draft(
@@ -281,18 +282,36 @@ def draft(candidate: Candidate, chunks: list[SourceChunk]) -> Draft:
     return Draft(candidate, prompts.ANSWERABLE.format(sentence=fact.sentence, answer=fact.span))
 
 
+def blank(text: str, name: str) -> str | None:
+    """`text` with every whole-word occurrence of `name` as "___" (case ignored), or None when it has none."""
+    blanked, found = re.subn(rf"(?<!\w){re.escape(name)}(?!\w)", "___", text, flags=re.IGNORECASE)
+    return blanked if found else None
+
+
+def bridged(question: str, draft: Draft) -> str | None:
+    """The multi-hop question: the first fact and the model's question about the second, the shared name blanked
+    in both; None when the model's question does not name it."""
+    blanked_question = blank(question, draft.shared or "")
+    if blanked_question is None or draft.blanked_first is None:
+        return None
+    return prompts.MULTI_HOP_BRIDGED.format(blanked_a=draft.blanked_first, blanked_question=blanked_question)
+
+
 def usable_question(candidate: Candidate, question: str) -> bool:
     """Whether the question passes the rules on its words (well formed, without its own answer)."""
     trial = candidate.model_copy(update={"question": question})
     return validate.well_formed(trial) is None and validate.answer_not_in_question(trial) is None
 
 
-def fill(candidate: Candidate, reply: Completion, fallback: str | None = None) -> Candidate:
-    """The candidate with the model's question, or the fallback question where the model's cannot be used;
-    rejected with the reason when neither can."""
+def fill(draft: Draft, reply: Completion) -> Candidate:
+    """The draft's candidate with the model's question (a multi-hop one bridged with its first fact), or the
+    fallback question where the model's cannot be used; rejected with the reason when neither can."""
+    candidate, fallback = draft.candidate, draft.fallback
     if not reply.ok and fallback is None:
         return candidate.reject("generation", f"the generation call failed: {reply.error}")
     question, problem = prompts.parse_question(reply.text) if reply.ok else ("", reply.error)
+    if draft.shared and not problem:
+        question = bridged(question, draft) or ""
     if fallback is not None and (problem or not usable_question(candidate, question)):
         question, problem = fallback, None
     candidate.question = question  # what could be read is kept for a person to see
@@ -333,7 +352,7 @@ class Generator:
             asked = [d for d in drafts if d.prompt is not None and d.candidate.outcome == "pending"]
             replies = await asyncio.gather(*(ask(fit(d.prompt, budget), budget) for d in asked))
             for d, reply in zip(asked, replies, strict=True):
-                fill(d.candidate, reply, d.fallback)
+                fill(d, reply)
             candidates = [d.candidate for d in drafts]
             progress("validating", len(drafts), len(drafts))
             vectors = embed_texts([text for _, text in kept], self.settings) if kept else []
@@ -414,11 +433,24 @@ class Generator:
                 continue
             for kind, sources in plan_single(chunks, per_document):
                 add(kind, sources)
-            for chunk in spread([c for c in with_facts(chunks) if names(c.text)], per_document):
-                partner = self._partner(collection, chunk)
-                if partner is not None:
-                    add("multi_hop", [chunk, partner])
+            for pair in self._pairs(collection, chunks, per_document):
+                add("multi_hop", pair)
         return drafts, texts
+
+    def _pairs(self, collection, chunks: list[SourceChunk], per_document: int) -> list[list[SourceChunk]]:
+        """Up to `per_document` (chunk, partner) pairs of one document: its named chunks are tried spread over
+        the document first, then in order, at most PARTNER_TRIES per pair wanted."""
+        named = [c for c in with_facts(chunks) if names(c.text)]
+        preferred = spread(named, per_document)
+        tried = [*preferred, *(c for c in named if c not in preferred)][: PARTNER_TRIES * per_document]
+        pairs = []
+        for chunk in tried:
+            partner = self._partner(collection, chunk)
+            if partner is not None:
+                pairs.append([chunk, partner])
+            if len(pairs) == per_document:
+                break
+        return pairs
 
     def _partner(self, collection, chunk: SourceChunk) -> SourceChunk | None:
         """A chunk of another document naming a thing a sentence of the chunk names, with a sentence that can

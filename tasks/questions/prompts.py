@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-PROMPT_VERSION = "q2"
+PROMPT_VERSION = "q3"
 GENERATE_MAX_TOKENS = 64
 ANSWER_MAX_TOKENS = 48
 
@@ -20,13 +20,12 @@ ANSWERABLE = (
     '"{answer}". Reply with the question only, on one line.'
 )
 
-MULTI_HOP = (
-    "Fact 1: {sentence_a}\nFact 2: {sentence_b}\n\n"
-    'Both facts mention {shared}. Write one question whose answer is "{answer}" (from fact 2) and that '
-    'describes {shared} by fact 1. The question must not contain "{answer}". Reply with the question only, on '
-    "one line."
-)
-# When the model's multi-hop question cannot be used: both sentences, the answer blanked out of the second.
+# Multi-hop: the model writes the question of the second fact (ANSWERABLE: its answer, about the shared name);
+# code then blanks the shared name out of both, so the first fact's document is needed to tell what the blank
+# names: "Captain Relbar commands the ship ___. Who built the ship ___?"
+MULTI_HOP_BRIDGED = "{blanked_a} {blanked_question}"
+# When the model's question cannot be used or does not name the shared thing: both sentences, the answer blanked
+# out of the second.
 MULTI_HOP_TEMPLATE = 'Given that "{sentence_a}", what fills the blank in "{blanked_b}"?'
 
 # Unanswerable: an attribute the corpus does not state, of a named thing of a chunk ({name}); by the kind of

@@ -55,9 +55,13 @@ def normalised(text: str) -> str:
 
 
 def _contains(text: str, phrase: str) -> bool:
-    """`phrase` occurs in `text` as whole words (both normalised by LongBench's `normalize_answer`)."""
-    phrase = normalize_answer(phrase)
-    return bool(phrase) and f" {phrase} " in f" {normalize_answer(text)} "
+    """`phrase` occurs in `text` as whole words, both normalised by LongBench's `normalize_answer`, which drops
+    punctuation, or with punctuation read as spaces first (so "Marlowe's" holds "Marlowe")."""
+    for normalise in (normalize_answer, lambda t: normalize_answer(normalised(t))):
+        words = normalise(phrase)
+        if words and f" {words} " in f" {normalise(text)} ":
+            return True
+    return False
 
 
 # --- Rules on the candidate alone ----------------------------------------------------------------------

@@ -43,11 +43,11 @@ def _candidate(kind: str = "answerable", **fields) -> Candidate:
 
 
 def test_failed_or_unreadable_generation_rejects_the_candidate():
-    failed = generate.fill(_candidate(question=""), Completion(text=None, error="APITimeoutError: slow"))
+    failed = generate.fill(generate.Draft(_candidate(question="")), Completion(text=None, error="APITimeoutError: slow"))
     assert (failed.outcome, failed.rule) == ("rejected", "generation") and "slow" in failed.reason
-    unreadable = generate.fill(_candidate(question=""), Completion(text="I cannot do that."))
+    unreadable = generate.fill(generate.Draft(_candidate(question="")), Completion(text="I cannot do that."))
     assert (unreadable.outcome, unreadable.rule) == ("rejected", "parse")
-    labelled = generate.fill(_candidate(question=""), Completion(text='Sure.\n**Question:** "Who kept it?"'))
+    labelled = generate.fill(generate.Draft(_candidate(question="")), Completion(text='Sure.\n**Question:** "Who kept it?"'))
     assert (labelled.outcome, labelled.question) == ("pending", "Who kept it?")
 
 
@@ -76,7 +76,7 @@ def test_answerable_draft_picks_evidence_and_answer_in_code():
     candidate = drafted.candidate
     assert candidate.outcome == "pending" and candidate.answer in candidate.evidence[0]
     assert candidate.answer in drafted.prompt and drafted.fallback is None
-    filled = generate.fill(candidate, Completion(text="When did the Velmora harbour open?"))
+    filled = generate.fill(drafted, Completion(text="When did the Velmora harbour open?"))
     assert validate.check_alone(filled, {"c1": CHUNK}).outcome == "pending", filled.reason
 
 
@@ -86,10 +86,23 @@ def test_multi_hop_draft_bridges_two_documents_and_falls_back_to_its_template():
     candidate = drafted.candidate
     assert candidate.outcome == "pending" and len(candidate.evidence) == 2, candidate.reason
     assert candidate.answer in candidate.evidence[1] and candidate.answer not in candidate.evidence[0]
-    own_answer = generate.fill(candidate, Completion(text=f"Is it {candidate.answer}?"), drafted.fallback)
+    own_answer = generate.fill(drafted, Completion(text=f"Is it {candidate.answer}?"))
     assert own_answer.question == drafted.fallback and "___" in own_answer.question
     checked = validate.check_alone(own_answer, {"c1": CHUNK, "c2": OTHER})
     assert checked.outcome == "pending", checked.reason
+
+
+def test_multi_hop_question_blanks_the_shared_name_in_both_facts():
+    first, second = "Captain Relbar commands the ship Nimquin.", "The ship Nimquin was built by Tasvin Olpra."
+    drafted = generate.draft(_candidate("multi_hop", question="", answer="", evidence=[]),
+                             [_chunk("c1", "a", first), _chunk("c2", "b", second)])  # fmt: skip
+    assert drafted.shared == "Nimquin" and drafted.candidate.answer == "Tasvin Olpra"
+    assert "The ship Nimquin was built by" in drafted.prompt  # the model asks about the second fact alone
+    filled = generate.fill(drafted, Completion(text="Who built the ship Nimquin?"))
+    assert filled.question == "Captain Relbar commands the ship ___. Who built the ship ___?"
+    assert validate.check_alone(filled, {"c1": first, "c2": second}).outcome == "pending", filled.reason
+    unnamed = generate.fill(drafted, Completion(text="Who built the boat?"))  # the shared name is not in it
+    assert unnamed.question == drafted.fallback
 
 
 def test_unanswerable_draft_asks_for_an_attribute_the_chunk_lacks_without_a_call():
@@ -124,6 +137,11 @@ def test_each_rule_rejects_its_bad_candidate_with_a_reason(fields, rule, reason)
     checked = validate.check_alone(_candidate(**fields), {"c1": CHUNK})
     assert (checked.outcome, checked.rule) == ("rejected", rule)
     assert reason in checked.reason
+
+
+def test_an_answer_in_a_possessive_is_in_the_question():
+    candidate = _candidate(question="What is the name of Edith Marlowe's ship?")
+    assert "gives its own answer" in validate.answer_not_in_question(candidate)
 
 
 def test_evidence_is_compared_without_case_whitespace_or_punctuation():
