@@ -215,8 +215,8 @@ def score_command(
 
 
 def samples_command(out: Path = typer.Argument(..., help="Folder to write the sample documents to.")) -> None:
-    """Write the bundled sample corpus (the mini benchmark's reports, one of them scanned) to OUT."""
+    """Write the bundled sample corpus (three reports and a scanned notice naming a ship of the first) to OUT."""
     from tasks.evaluation import mini
 
-    paths = mini.write_documents(mini.generate(), out)
+    paths = mini.write_samples(out)
     console.print(f"{len(paths)} sample documents written to {out}")

@@ -166,9 +166,21 @@ def reports(examples: list[Example]) -> list[str]:
     return list(dict.fromkeys(example.context for example in examples))
 
 
+def notice(examples: list[Example], seed: int = 7) -> str:
+    """The scanned notice's text: who built the first multi-hop question's ship (a fact no report states, so a
+    question about the ship's captain needs this notice and a report: a multi-hop pair across documents), the
+    first question's fact, and the opening of its report."""
+    hop = next(example for example in examples if example.kind == "multi_hop")
+    ship = hop.evidence[0].removesuffix(".").rsplit(" ", 1)[-1]
+    rng = random.Random(f"{seed}-builder")
+    builder = f"{_name(rng)} {_name(rng)}"
+    first = examples[0]
+    return f"Notice to the harbour. The ship {ship} was built by {builder}. {first.evidence[0]} {first.context[:900]}"
+
+
 def write_documents(examples: list[Example], folder: Path) -> list[Path]:
-    """The bundled sample corpus for `make demo`: each report as Markdown, and the opening of the first one as
-    a scanned page (PNG) whose text only OCR can read."""
+    """The bundled sample corpus for `make demo`: each report as Markdown, and a scanned page (PNG) whose text
+    only OCR can read (`notice`)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, report in enumerate(reports(examples), start=1):
@@ -176,7 +188,14 @@ def write_documents(examples: list[Example], folder: Path) -> list[Path]:
         path.write_text(f"# Harbour report {number}\n\n{report}\n")
         paths.append(path)
     scan = folder / "scanned-notice.png"
-    page_image("Notice to the harbour. " + examples[0].evidence[0] + " " + examples[0].context[:900]).save(
-        scan
-    )
+    page_image(notice(examples)).save(scan)
     return [*paths, scan]
+
+
+SAMPLE_WORDS = 900  # a sample report's filler words: ~1,200 tokens, so the demo's long-context calls stay short
+
+
+def write_samples(folder: Path) -> list[Path]:
+    """The sample corpus `ragroute samples` writes: the documents of `mini`'s questions, with shorter reports."""
+    return write_documents(generate(words=SAMPLE_WORDS), folder)
+
