@@ -144,10 +144,16 @@ def nightly_flow(plan_path: str | None = None) -> dict:
         if evaluation.dataset.startswith(QUESTION_SET):  # its questions follow the collection's documents first
             for line in follow_task(settings, evaluation.collection).lines():
                 print(line)
-        summary = evaluate_cached(evaluation, fingerprint_dataset(evaluation, settings), settings)
+        fingerprint = fingerprint_dataset(evaluation, settings)
+        state = evaluate_cached(evaluation, fingerprint, settings, return_state=True)
+        summary, reused = state.result(), state.name == "Cached"
         report = write_report(settings, summary)
         publish_artifacts(summary, report)
-        runs.append({"dataset": summary.dataset, "run_id": summary.run_id, "status": summary.status})
+        calls = (0, 0) if reused else (summary.llm_calls, summary.cached_calls)
+        print(f"{summary.dataset}: run {summary.run_id} {summary.status}" + (", unchanged: not evaluated again"
+              if reused else f", {calls[0]} LLM requests, {calls[1]} answers from the cache"))  # fmt: skip
+        runs.append({"dataset": summary.dataset, "run_id": summary.run_id, "status": summary.status,
+                     "llm_calls": calls[0], "cached_calls": calls[1]})  # fmt: skip
         failure = regression_task(settings, plan, summary, evaluation.baseline)
         if failure:
             failures.append(failure)

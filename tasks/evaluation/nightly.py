@@ -19,6 +19,8 @@ from tasks.evaluation.datasets import load_and_quarantine
 from tasks.evaluation.summary import EvalSummary, code_version
 from tasks.ingestion.chunk import config_signature
 from tasks.ingestion.sources import scan
+from warehouse.db import session_for
+from warehouse.questions import collection_documents
 
 
 def _digest(*parts: object) -> str:
@@ -36,12 +38,25 @@ def source_fingerprint(root: Path, settings: Settings, collection: str | None) -
     )
 
 
+def collection_state(settings: Settings, collection: str | None) -> list[tuple[str, str, str]]:
+    """(doc id, content hash, status) of every document of the collection an evaluation retrieves from: its
+    answers change when a document does, even when its questions do not."""
+    if not collection:
+        return []
+    name = collection_name(collection, settings.embedding_model)
+    with session_for(settings) as con:
+        documents = collection_documents(con, name)
+    return sorted((d.doc_id, d.content_sha256, d.status) for d in documents.values())
+
+
 def dataset_fingerprint(evaluation: EvalConfig, settings: Settings) -> str:
-    """Changes with the data, the evaluation's configuration, the model and endpoint, and the code."""
+    """Changes with the data, the evaluation's configuration, the documents of the collection it retrieves
+    from, the model and endpoint, and the code."""
     loaded = load_and_quarantine(evaluation.dataset, settings, evaluation.limit)
     records = [item.model_dump(mode="json") for item in loaded.examples + loaded.questions]
     return _digest(
         records,
+        collection_state(settings, evaluation.collection),
         evaluation.with_defaults(settings).model_dump(exclude={"baseline"}),
         settings.llm_model,
         settings.llm_base_url,

@@ -300,3 +300,58 @@ def test_nightly_retries_steps_that_ended_with_failures(running_services, tmp_pa
     assert third == second and fault.counts().requests == after_second.requests
     runs = warehouse_rows(settings, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["run_id"]])
     assert runs == [(1,)]
+
+
+QUAY = (
+    "The stone quay of Orlen was rebuilt in 1911 after a winter storm broke its northern arm. The harbour "
+    "master, Ilse Varn, ordered granite from the Teller quarry for the new wall."
+)
+BEACON = (
+    "The Orlen beacon burns on the headland above the quay. Its keeper, Tomas Reyne, lit it every night from "
+    "1921 to 1939 and logged each passing ship."
+)
+MARKET = (
+    "The fish market of Brannock opens at five in the morning. Its hall was built in 1898 by the merchant "
+    "Anna Kestrel, who sold salt cod to the northern towns."
+)
+
+
+def test_nightly_follows_an_edited_document_only(running_services, tmp_path):
+    """A plan entry `collection:` evaluates the collection's generated question set. Editing one document and
+    re-running the nightly generates questions for that document alone (the generation calls it prints are
+    those of its run's row) and asks
+    the model again only for answers whose prompts changed; an unchanged nightly generates and evaluates
+    nothing."""
+    from flows.nightly import nightly_flow
+
+    settings = running_services
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in (("quay.txt", QUAY), ("beacon.txt", BEACON), ("market.txt", MARKET)):
+        (docs / name).write_text(text)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("sources:\n  - path: docs\n    collection: NightlyQuestions\n"
+                    "evaluations:\n  - collection: NightlyQuestions\n    methods: [lc, rag]\n    k: [1]\n")  # fmt: skip
+    alias = collection_name("NightlyQuestions", settings.embedding_model)
+
+    def generation_runs() -> list[tuple]:
+        return warehouse_rows(settings, "SELECT documents, llm_calls FROM question_runs WHERE collection = ? "
+                              "ORDER BY started_at", [alias])  # fmt: skip
+
+    with prefect_test_harness(server_startup_timeout=180):
+        first = nightly_flow(str(plan))["runs"][0]
+        (docs / "beacon.txt").write_text(BEACON.replace("1921 to 1939", "1923 to 1941"))
+        second = nightly_flow(str(plan))["runs"][0]
+        third = nightly_flow(str(plan))["runs"][0]
+
+    (documents_first, calls_first), (documents_second, calls_second), (documents_third, calls_third) = (
+        generation_runs()
+    )
+    assert (documents_first, documents_second, documents_third) == (3, 1, 0)
+    assert calls_first > calls_second > 0 == calls_third
+    assert first["status"] == second["status"] == "completed" and first["llm_calls"] > 0
+    assert second["run_id"] != first["run_id"] and second["cached_calls"] > 0  # unchanged answers: cached
+    assert second["llm_calls"] < first["llm_calls"]
+    assert third["run_id"] == second["run_id"] and third["llm_calls"] == 0
+    print(f"\ngeneration calls per nightly: {calls_first}, {calls_second}, {calls_third}; evaluation requests: "
+          f"{first['llm_calls']}, {second['llm_calls']} ({second['cached_calls']} cached), {third['llm_calls']}")
