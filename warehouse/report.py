@@ -1,7 +1,9 @@
 """The HTML dashboard: one self-contained file (plotly's JavaScript inlined, no CDN) with the paper's views.
 
-Charts: score vs cost per method and model (the paper's Figure 1), the S_RAG − S_LC histogram (Figure 2),
-the k sweep, the routing frontier, the nightly trend, and ingest health; plus the Self-Route summary table.
+Charts: score vs cost per method and model (the paper's Figure 1), the S_RAG − S_LC histogram (Figure 2), the
+score per kind of question, the k sweep, the routing frontier, LongBench v2 and LongBench-E breakdowns, the
+nightly trend, and ingest health; tables: methods, the Self-Route summary, Self-Route's declines on unanswerable
+questions, and the question sets of every collection.
 
 Layout: each panel's title and subtitle are HTML above its chart, and each chart keeps a strip at its top for
 plotly's toolbar, so the toolbar never covers a title; axes grow their margins to fit their labels; a panel
@@ -117,6 +119,18 @@ CHARTS = (
         "The paper's Figure 2.",
         heading=lambda frame: f"S_RAG − S_LC per example ({100 * frame['identical'].mean():.0f}% identical "
         "predictions).",
+    ),
+    Chart(
+        "Score per kind of question",
+        "SELECT * FROM kind_summary {where_run} ORDER BY kind, method, k",
+        px.bar,
+        {"x": "kind", "y": "score", "color": "series", "barmode": "group", "hover_data": ["n", "failed"],
+         "category_orders": {"kind": ["answerable", "multi_hop", "unanswerable"]}},
+        "Score per method on each kind of question; on unanswerable ones, the share of answers that decline.",
+        "No questions of known kind in this run yet: `mini` and a collection's question set "
+        "(`ragroute eval --collection NAME`) say which are answerable, multi-hop or unanswerable.",
+        "100 − the unanswerable score is the method's false-answer rate.",
+        series=("method", "k"),
     ),
     Chart(
         "k sweep",
@@ -351,7 +365,16 @@ METHOD_COLUMNS = ("dataset", "collection", "model", "method", "k", "n", "failed"
                   "list_cost_usd", "spent_cost_usd")  # fmt: skip
 SELF_ROUTE_COLUMNS = ("dataset", "collection", "model", "k", "n", "answerable_pct", "token_pct_of_lc",
                       "self_route_score", "lc_score", "rag_score", "delta_vs_lc", "delta_vs_rag")  # fmt: skip
+DECLINE_COLUMNS = ("dataset", "model", "k", "n", "unanswerable", "declined", "declined_unanswerable",
+                   "decline_precision", "decline_recall")  # fmt: skip
+QUESTION_SET_COLUMNS = ("collection", "answerable", "multi_hop", "unanswerable", "rejected", "reviewed", "retired",
+                        "generation_runs", "generation_calls", "generation_list_cost_usd",
+                        "generation_spent_cost_usd", "generation_seconds")  # fmt: skip
 HEADERS = {
+    "declined_unanswerable": "declined unanswerable", "decline_precision": "decline precision %",
+    "decline_recall": "decline recall %", "multi_hop": "multi-hop", "generation_runs": "generation runs",
+    "generation_calls": "generation calls", "generation_list_cost_usd": "generation list $",
+    "generation_spent_cost_usd": "generation spent $", "generation_seconds": "generation s",
     "token_pct_of_lc": "token % of LC", "list_cost_usd": "list $", "spent_cost_usd": "spent $",
     "answerable_pct": "answerable %", "self_route_score": "Self-Route score", "lc_score": "LC score",
     "rag_score": "RAG score", "delta_vs_lc": "Δ vs LC", "delta_vs_rag": "Δ vs RAG",
@@ -377,17 +400,34 @@ METHODS_NOTE = (
     "the price table; spent $: what the calls were billed (cache hits 0, paid failed attempts, cached input)."
 )
 
+DECLINES_NOTE = (
+    "Self-Route's first step sends a question on to LC when it declines. Precision: the share of its declines "
+    "that were unanswerable questions; recall: the share of unanswerable questions it declined."
+)
+QUESTION_SETS_NOTE = (
+    "Current questions (kept per kind, rejected, reviewed), those retired as documents changed, and what "
+    "generating them cost, apart from evaluation costs."
+)
+
 
 def _tables(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
     where, params = ("WHERE run_id = ? ", [run_id]) if run_id else ("", [])
     methods = _frame(con, f"SELECT * FROM method_summary {where}ORDER BY method, k", params)
     summary = _frame(con, f"SELECT * FROM self_route_summary {where}ORDER BY k", params)
+    declines = _frame(con, f"SELECT * FROM decline_quality {where}ORDER BY k", params)
+    question_sets = _frame(con, "SELECT * FROM question_sets ORDER BY collection")
     return [
         _section("Methods", _table(methods, METHOD_COLUMNS, "No evaluation runs yet: `ragroute eval` records one."),
                  METHODS_NOTE, wide=True),
         _section("Self-Route summary (the paper's Table 1 columns)",
                  _table(summary, SELF_ROUTE_COLUMNS, "No Self-Route results yet: this run did not evaluate "
                         "self_route (`ragroute eval --methods lc,rag,self_route`)."), wide=True),
+        _section("Self-Route declines on unanswerable questions",
+                 _table(declines, DECLINE_COLUMNS, "No Self-Route answers to questions of known kind in this run "
+                        "yet: `ragroute eval --collection NAME --methods lc,rag,self_route`."), DECLINES_NOTE),
+        _section("Question sets per collection",
+                 _table(question_sets, QUESTION_SET_COLUMNS, "No question sets yet: `ragroute questions generate "
+                        "--collection NAME` generates one from an ingested collection."), QUESTION_SETS_NOTE),
     ]  # fmt: skip
 
 

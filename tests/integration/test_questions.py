@@ -100,6 +100,16 @@ def test_questions_follow_the_collection(corpus, tmp_path):
     new = [row for row in after if row[0] not in {r[0] for r in stored}]
     assert new and all(json.loads(row[5])[0] == ferry for row in new)  # generated for the ferry only
 
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        [view] = con.execute(
+            "SELECT answerable + multi_hop + unanswerable, rejected, retired, generation_runs, generation_calls "
+            "FROM question_sets WHERE collection = ?", [collection_name(COLLECTION, settings.embedding_model)]
+        ).fetchall()  # fmt: skip
+    current = [row for row in after if not row[6]]
+    assert view[:3] == (sum(r[2] == "kept" for r in current), sum(r[2] == "rejected" for r in current),
+                        len(retired))  # fmt: skip
+    assert view[3:] == (3, first.llm_calls + changed.llm_calls)
+
 
 def test_review_round_trip_marks_questions_reviewed(corpus, tmp_path):
     settings, _ = corpus
