@@ -188,9 +188,10 @@ CHARTS = (
         {"x": "started_at", "y": "score", "color": "series", "markers": True,
          "hover_data": ["run_id", "list_cost_usd", "spent_cost_usd"]},
         "Score per run over time.",
-        "No completed runs yet: each completed `ragroute eval` adds a point.",
+        "No trend yet: each completed `ragroute eval` adds a point, and two runs draw one.",
         "All completed runs.",
         series=("method", "k"),
+        drawable=lambda frame: frame["run_id"].nunique() > 1,
     ),
     Chart(
         "Ingest health",
@@ -424,10 +425,12 @@ def _tables(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
                         "self_route (`ragroute eval --methods lc,rag,self_route`)."), wide=True),
         _section("Self-Route declines on unanswerable questions",
                  _table(declines, DECLINE_COLUMNS, "No Self-Route answers to questions of known kind in this run "
-                        "yet: `ragroute eval --collection NAME --methods lc,rag,self_route`."), DECLINES_NOTE),
+                        "yet: `ragroute eval --collection NAME --methods lc,rag,self_route`."), DECLINES_NOTE,
+                 wide=True),
         _section("Question sets per collection",
                  _table(question_sets, QUESTION_SET_COLUMNS, "No question sets yet: `ragroute questions generate "
-                        "--collection NAME` generates one from an ingested collection."), QUESTION_SETS_NOTE),
+                        "--collection NAME` generates one from an ingested collection."), QUESTION_SETS_NOTE,
+                 wide=True),
     ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ragroute.cli.common import quiet
 from ragroute.terminal import console
 from schemas.settings import get_settings
 from tasks.clients import services
@@ -54,6 +55,7 @@ def services_down() -> None:
 @services_app.command("status")
 def services_status(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Show where Weaviate, the LLM endpoint, the Prefect server and the warehouse are, and what they serve."""
+    quiet()  # loading the model file's tokenizer talks on stderr
     found = services.status(get_settings())
     if as_json:
         typer.echo(json.dumps(found))

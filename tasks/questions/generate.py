@@ -46,6 +46,10 @@ CAPITALISED = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
 _RULE_SPAN = re.compile(r"\b\d[\d,.]*(?:\s+[a-z]+)?\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*\b")
 SENTENCE_WORDS = (5, 45)  # evidence sentences of this many words
 MAX_SPAN_WORDS = 5
+# The words an echo question puts in place of its answer, by the answer's kind (spaCy's label).
+WH_WORDS = {"PERSON": "who", "GPE": "where", "LOC": "where", "FAC": "where", "DATE": "when", "TIME": "when",
+            "CARDINAL": "what number", "QUANTITY": "how much", "MONEY": "how much", "PERCENT": "what share",
+            "NUMBER": "what number"}  # fmt: skip
 NAME_LABELS = {"PERSON": "person", "GPE": "place", "LOC": "place", "FAC": "thing", "ORG": "thing",
                "PRODUCT": "thing", "WORK_OF_ART": "thing", "EVENT": "thing", "NAME": "thing"}  # fmt: skip
 
@@ -267,11 +271,9 @@ def draft(candidate: Candidate, chunks: list[SourceChunk]) -> Draft:
         first, second = pair
         candidate.answer, candidate.evidence = second.span, [first.sentence, second.sentence]
         prompt = prompts.ANSWERABLE.format(sentence=second.sentence, answer=second.span)
-        blanked = second.sentence.replace(second.span, "___", 1)
-        fallback = prompts.MULTI_HOP_TEMPLATE.format(
-            sentence_a=first.sentence.rstrip(". "), blanked_b=blanked
-        )
-        return Draft(candidate, prompt, fallback, first.span, blank(first.sentence, first.span))
+        made = Draft(candidate, prompt, None, first.span, blank(first.sentence, first.span))
+        made.fallback = bridged(echo_question(second), made)
+        return made
     found = facts(chunks[0].text)
     if not found:
         return Draft(
@@ -286,6 +288,13 @@ def blank(text: str, name: str) -> str | None:
     """`text` with every whole-word occurrence of `name` as "___" (case ignored), or None when it has none."""
     blanked, found = re.subn(rf"(?<!\w){re.escape(name)}(?!\w)", "___", text, flags=re.IGNORECASE)
     return blanked if found else None
+
+
+def echo_question(fact: Fact) -> str:
+    """The fact's sentence asked back, its answer span replaced by a wh-word ("The ship Nimquin was built by
+    who?"): the multi-hop question's second half when the model's cannot be used."""
+    asked = fact.sentence.replace(fact.span, WH_WORDS.get(fact.label, "what"), 1)
+    return asked.rstrip(" .!?") + "?"
 
 
 def bridged(question: str, draft: Draft) -> str | None:

@@ -22,11 +22,9 @@ ANSWERABLE = (
 
 # Multi-hop: the model writes the question of the second fact (ANSWERABLE: its answer, about the shared name);
 # code then blanks the shared name out of both, so the first fact's document is needed to tell what the blank
-# names: "Captain Relbar commands the ship ___. Who built the ship ___?"
+# names: "Captain Relbar commands the ship ___. Who built the ship ___?" Where the model's question cannot be
+# used, the second fact asked back in code stands in for it ("The ship ___ was built by who?").
 MULTI_HOP_BRIDGED = "{blanked_a} {blanked_question}"
-# When the model's question cannot be used or does not name the shared thing: both sentences, the answer blanked
-# out of the second.
-MULTI_HOP_TEMPLATE = 'Given that "{sentence_a}", what fills the blank in "{blanked_b}"?'
 
 # Unanswerable: an attribute the corpus does not state, of a named thing of a chunk ({name}); by the kind of
 # name, in order of preference (one whose words the chunk holds is skipped).

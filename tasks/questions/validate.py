@@ -225,7 +225,9 @@ async def check_with_model(candidate: Candidate, corpus: Corpus, ask: Ask) -> Ca
         retrieved = corpus.retrieve(candidate.question)
         if (reason := supporting_sentence(candidate.question, retrieved)) is not None:
             return candidate.reject("no_support_retrieved", reason)
-        doc_ids = list(dict.fromkeys([*candidate.doc_ids, *(p.doc_id for p in retrieved)]))
+        # In one order for every question, so that checks over the same documents share their prompt's
+        # beginning, which a local server reads once.
+        doc_ids = sorted({*candidate.doc_ids, *(p.doc_id for p in retrieved)})
         documents = "\n\n".join(p.text for p in corpus.documents(doc_ids))
         prompt = ANSWER_OR_DECLINE.format(documents=documents, question=candidate.question)
         reply = await ask(corpus.fit(prompt, ANSWER_MAX_TOKENS), ANSWER_MAX_TOKENS)
@@ -245,7 +247,11 @@ async def validate(candidates: list[Candidate], corpus: Corpus, ask: Ask) -> lis
     """Every rule over the candidates (rejected ones stay as they are); returns them, each kept or rejected.
     Near-duplicates are looked for last, among the questions that passed every other rule."""
     alive = [check_alone(c, corpus.chunk_texts) for c in candidates if c.outcome == "pending"]
-    await asyncio.gather(*(check_with_model(c, corpus, ask) for c in alive if c.outcome == "pending"))
+    # The short checks first, then the long-context ones one after another, sharing their prompts' beginning.
+    await asyncio.gather(*(check_with_model(c, corpus, ask) for c in alive
+                           if c.outcome == "pending" and c.kind != UNANSWERABLE))  # fmt: skip
+    for candidate in [c for c in alive if c.outcome == "pending" and c.kind == UNANSWERABLE]:
+        await check_with_model(candidate, corpus, ask)
     kept = [c for c in alive if c.kept]
     duplicates = near_duplicates(kept, corpus.embed([c.question for c in kept]) if kept else [], corpus.kept)
     for candidate in kept:

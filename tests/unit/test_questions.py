@@ -80,7 +80,7 @@ def test_answerable_draft_picks_evidence_and_answer_in_code():
     assert validate.check_alone(filled, {"c1": CHUNK}).outcome == "pending", filled.reason
 
 
-def test_multi_hop_draft_bridges_two_documents_and_falls_back_to_its_template():
+def test_multi_hop_draft_bridges_two_documents_and_falls_back_to_an_echo_question():
     drafted = generate.draft(_candidate("multi_hop", question="", answer="", evidence=[]),
                              [_chunk("c1", "a"), _chunk("c2", "b", OTHER)])  # fmt: skip
     candidate = drafted.candidate
@@ -102,7 +102,7 @@ def test_multi_hop_question_blanks_the_shared_name_in_both_facts():
     assert filled.question == "Captain Relbar commands the ship ___. Who built the ship ___?"
     assert validate.check_alone(filled, {"c1": first, "c2": second}).outcome == "pending", filled.reason
     unnamed = generate.fill(drafted, Completion(text="Who built the boat?"))  # the shared name is not in it
-    assert unnamed.question == drafted.fallback
+    assert unnamed.question == drafted.fallback == "Captain Relbar commands the ship ___. The ship ___ was built by who?"
 
 
 def test_unanswerable_draft_asks_for_an_attribute_the_chunk_lacks_without_a_call():
