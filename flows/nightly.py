@@ -115,6 +115,9 @@ def regression_task(settings: Settings, plan: NightlyPlan, summary: EvalSummary,
         print(failure)
     elif comparisons:
         print(f"{summary.dataset}: no regression against the baseline ({len(comparisons)} comparisons)")
+        for comparison in comparisons:
+            if comparison.reason:  # a drop beyond the threshold, within chance
+                print(f"- {comparison.method} k={comparison.k}: {comparison.reason}")
     else:
         print(f"{summary.dataset}: no baseline run to compare with yet")
     return failure

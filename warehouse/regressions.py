@@ -10,7 +10,8 @@ from warehouse.db import upsert
 
 CHECK_COLUMNS = (
     "run_id", "baseline_run_id", "method", "k", "score", "baseline_score", "score_delta", "cost_usd",
-    "baseline_cost_usd", "cost_change_pct", "passed", "reason", "checked_at",
+    "baseline_cost_usd", "cost_change_pct", "passed", "reason", "n_paired", "ci_low", "ci_high", "p_value",
+    "checked_at",
 )  # fmt: skip
 
 
@@ -31,8 +32,23 @@ def paired_methods(con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id:
     ).fetchall()
 
 
+def paired_examples(
+    con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id: str, method: str, k: int
+) -> list[tuple[float, float]]:
+    """(score, baseline score) of each example both runs scored with the method at k."""
+    return con.execute(
+        """SELECT cur.score, base.score
+           FROM scores cur JOIN scores base
+             ON base.example_id = cur.example_id AND base.method = cur.method AND base.k = cur.k
+           WHERE cur.run_id = ? AND base.run_id = ? AND cur.method = ? AND cur.k = ?
+           ORDER BY cur.example_id""",
+        [run_id, baseline_run_id, method, k],
+    ).fetchall()
+
+
 def record_checks(con: duckdb.DuckDBPyConnection, rows: list[list], checked_at: datetime) -> None:
     """Store comparisons: (run, baseline, method, k, score, baseline score, delta, cost, baseline cost,
-    cost change %, passed, reason) each; a repeated check replaces its rows."""
+    cost change %, passed, reason, paired examples, CI low, CI high, McNemar p) each; a repeated check replaces
+    its rows."""
     keys = ["run_id", "baseline_run_id", "method", "k"]
     upsert(con, "regression_checks", keys, CHECK_COLUMNS, [row + [checked_at] for row in rows])

@@ -3,7 +3,8 @@
 Charts: score vs cost per method and model (the paper's Figure 1), the S_RAG − S_LC histogram (Figure 2), the
 score per kind of question, the k sweep, the routing frontier, LongBench v2 and LongBench-E breakdowns, the
 nightly trend, and ingest health; tables: methods, the Self-Route summary, Self-Route's declines on unanswerable
-questions, and the question sets of every collection.
+questions, the run against its baseline (with the paired test's interval), and the question sets of every
+collection.
 
 Layout: each panel's title and subtitle are HTML above its chart, and each chart keeps a strip at its top for
 plotly's toolbar, so the toolbar never covers a title; axes grow their margins to fit their labels; a panel
@@ -371,7 +372,11 @@ DECLINE_COLUMNS = ("dataset", "model", "k", "n", "unanswerable", "declined", "de
 QUESTION_SET_COLUMNS = ("collection", "answerable", "multi_hop", "unanswerable", "rejected", "reviewed", "retired",
                         "generation_runs", "generation_calls", "generation_list_cost_usd",
                         "generation_spent_cost_usd", "generation_seconds")  # fmt: skip
+BASELINE_COLUMNS = ("dataset", "method", "k", "baseline_run_id", "baseline_score", "score", "score_delta",
+                    "n_paired", "ci_low", "ci_high", "p_value", "passed")  # fmt: skip
 HEADERS = {
+    "baseline_run_id": "baseline run", "baseline_score": "baseline score", "score_delta": "Δ score",
+    "n_paired": "paired examples", "ci_low": "95% CI low", "ci_high": "95% CI high", "p_value": "McNemar p",
     "declined_unanswerable": "declined unanswerable", "decline_precision": "decline precision %",
     "decline_recall": "decline recall %", "multi_hop": "multi-hop", "generation_runs": "generation runs",
     "generation_calls": "generation calls", "generation_list_cost_usd": "generation list $",
@@ -405,6 +410,11 @@ DECLINES_NOTE = (
     "Self-Route's first step sends a question on to LC when it declines. Precision: the share of its declines "
     "that were unanswerable questions; recall: the share of unanswerable questions it declined."
 )
+BASELINE_NOTE = (
+    "Per example, on the examples both runs scored: the 95% bootstrap interval of the score difference (points), "
+    "and McNemar's p where scores are 0 or 1. The nightly gate fails a drop beyond its threshold only when the "
+    "interval excludes 0 (for 0/1 scores, when p < 0.05)."
+)
 QUESTION_SETS_NOTE = (
     "Current questions (kept per kind, rejected, reviewed), those retired as documents changed, and what "
     "generating them cost, apart from evaluation costs."
@@ -417,6 +427,7 @@ def _tables(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
     summary = _frame(con, f"SELECT * FROM self_route_summary {where}ORDER BY k", params)
     declines = _frame(con, f"SELECT * FROM decline_quality {where}ORDER BY k", params)
     question_sets = _frame(con, "SELECT * FROM question_sets ORDER BY collection")
+    baseline = _frame(con, f"SELECT * FROM regression_vs_baseline {where}ORDER BY method, k", params)
     return [
         _section("Methods", _table(methods, METHOD_COLUMNS, "No evaluation runs yet: `ragroute eval` records one."),
                  METHODS_NOTE, wide=True),
@@ -427,6 +438,9 @@ def _tables(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
                  _table(declines, DECLINE_COLUMNS, "No Self-Route answers to questions of known kind in this run "
                         "yet: `ragroute eval --collection NAME --methods lc,rag,self_route`."), DECLINES_NOTE,
                  wide=True),
+        _section("Against the baseline",
+                 _table(baseline, BASELINE_COLUMNS, "No baseline for this run yet: the next run of the same data "
+                        "set and model is compared with it."), BASELINE_NOTE, wide=True),
         _section("Question sets per collection",
                  _table(question_sets, QUESTION_SET_COLUMNS, "No question sets yet: `ragroute questions generate "
                         "--collection NAME` generates one from an ingested collection."), QUESTION_SETS_NOTE,

@@ -1,7 +1,10 @@
-"""Compare an evaluation run with a baseline run: a score drop or a cost rise beyond the thresholds fails.
+"""Compare an evaluation run with a baseline run: a score drop beyond the threshold that is more than chance, or
+a cost rise beyond the threshold, fails.
 
-The baseline is the previous completed run of the same data set and model, or a pinned run id. Every
-comparison is stored in `regression_checks`, passed or not.
+The baseline is the previous completed run of the same data set and model, or a pinned run id. A score drop is
+judged per example on the examples both runs answered (`tasks/evaluation/significance.py`): it fails only when
+the paired test says it is more than chance; a larger drop within chance passes, with its interval as the
+reason. Every comparison is stored in `regression_checks`, passed or not, with the interval.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 import duckdb
 
 from schemas.errors import RagrouteError
+from tasks.evaluation.significance import PairedTest, paired_test
 from warehouse import regressions
 from warehouse.db import utc_now
 
@@ -29,6 +33,7 @@ class Comparison:
     baseline_cost_usd: float | None
     passed: bool
     reason: str | None
+    test: PairedTest | None = None  # the paired per-example test of the score difference
 
     @property
     def score_delta(self) -> float:
@@ -53,13 +58,18 @@ def compare(
     for method, k, score, base_score, cost, base_cost in regressions.paired_methods(
         con, run_id, baseline_run_id
     ):
-        comparison = Comparison(method, k, score, base_score, cost, base_cost, passed=True, reason=None)
-        problems = []
+        test = paired_test(regressions.paired_examples(con, run_id, baseline_run_id, method, k))
+        comparison = Comparison(method, k, score, base_score, cost, base_cost, True, None, test)
+        problems, notes = [], []
         if comparison.score_delta < -max_score_drop:
-            problems.append(
+            fell = (
                 f"score fell {-comparison.score_delta:.2f} points ({base_score:.2f} → {score:.2f}), "
                 f"more than {max_score_drop:.2f}"
             )
+            if test is None or test.significant:
+                problems.append(fell + (f" ({test.describe()})" if test else ""))
+            else:
+                notes.append(f"{fell}, but within chance: {test.describe()}")
         rise = comparison.cost_change_pct
         if rise is not None and rise > max_cost_rise_pct:
             problems.append(
@@ -67,15 +77,23 @@ def compare(
             )
         if problems:
             comparison.passed, comparison.reason = False, "; ".join(problems)
+        elif notes:
+            comparison.reason = "; ".join(notes)
         comparisons.append(comparison)
     return comparisons
+
+
+def _test_columns(test: PairedTest | None) -> list:
+    """n_paired, ci_low, ci_high, p_value of a check."""
+    return [None] * 4 if test is None else [test.n, test.ci_low, test.ci_high, test.p_value]
 
 
 def record(
     con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id: str, comparisons: list[Comparison]
 ) -> None:
     rows = [[run_id, baseline_run_id, c.method, c.k, c.score, c.baseline_score, c.score_delta, c.cost_usd,
-             c.baseline_cost_usd, c.cost_change_pct, c.passed, c.reason] for c in comparisons]  # fmt: skip
+             c.baseline_cost_usd, c.cost_change_pct, c.passed, c.reason, *_test_columns(c.test)]
+            for c in comparisons]  # fmt: skip
     if rows:
         regressions.record_checks(con, rows, utc_now())
 

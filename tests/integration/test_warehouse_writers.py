@@ -374,15 +374,18 @@ def case_forget_collection(target: Target, tmp_path: Path) -> None:
 
 @case("regressions.record_checks")
 def case_regression_checks(target: Target, tmp_path: Path) -> None:
-    check = ["r2", "r1", "self_route", 3, 50.0, 60.0, -10.0, 0.1, 0.1, 0.0, False, "score fell"]
+    test = [20, -14.5, -5.5, 0.002]
+    check = ["r2", "r1", "self_route", 3, 50.0, 60.0, -10.0, 0.1, 0.1, 0.0, False, "score fell", *test]
     with session(target) as con:
         regressions.record_checks(
-            con, [check, ["r2", "r1", "lc", 0, 1.0, 1.0, 0.0, 0.1, 0.1, 0.0, True, None]], utc_now()
+            con, [check, ["r2", "r1", "lc", 0, 1.0, 1.0, 0.0, 0.1, 0.1, 0.0, True, None, *[None] * 4]], utc_now()
         )
-        regressions.record_checks(con, [[*check[:4], 60.0, 60.0, 0.0, 0.1, 0.1, 0.0, True, None]], utc_now())
-        assert _rows(con, "SELECT method, score, passed FROM regression_checks ORDER BY method") == [
-            ("lc", 1.0, True),
-            ("self_route", 60.0, True),
+        regressions.record_checks(
+            con, [[*check[:4], 60.0, 60.0, 0.0, 0.1, 0.1, 0.0, True, None, 20, -4.0, 4.0, 1.0]], utc_now()
+        )
+        assert _rows(con, "SELECT method, score, passed, ci_high FROM regression_checks ORDER BY method") == [
+            ("lc", 1.0, True, None),
+            ("self_route", 60.0, True, 4.0),
         ]
 
 

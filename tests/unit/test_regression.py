@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from schemas.prices import Price
@@ -14,16 +15,16 @@ from warehouse.db import session
 PRICE = Price(1.0, 2.0)
 
 
-def _run(path, run_id: str, scores: dict[str, float], tokens: int = 1000) -> None:
-    """A finished run of two examples per method, every example scoring `scores[method]`."""
+def _run(path, run_id: str, scores: dict[str, float | list[float]], tokens: int = 1000) -> None:
+    """A finished run: per method, two examples each scoring `scores[method]`, or one example per score."""
     with session(path) as con:
         results.refresh_prices(con, {"paid-model": PRICE})
         results.start_run(con, run_id, "mini", list(scores), {}, "test", "paid-model", "http://llm")
-        for method, score in scores.items():
-            for example in ("e1", "e2"):
+        for method, scored in scores.items():
+            for example, score in enumerate(scored if isinstance(scored, list) else [scored] * 2):
                 row = {
                     "run_id": run_id,
-                    "example_id": example,
+                    "example_id": f"e{example + 1}",
                     "dataset": "mini",
                     "method": method,
                     "k": 0 if method == "lc" else 5,
@@ -84,3 +85,36 @@ def test_a_pinned_baseline_is_used(tmp_path):
     with session(path) as con:
         comparisons = check_regression(con, "latest", baseline_run_id="pinned")
     assert comparisons[0].baseline_score == 60.0 and comparisons[0].passed
+
+
+def _noisy(n: int, drop: float, seed: int) -> tuple[list[float], list[float]]:
+    """Baseline and current per-example scores of n examples, the mean `drop` lower now, with noise."""
+    rng = np.random.default_rng(seed)
+    baseline = rng.uniform(0.3, 0.9, n)
+    noise = rng.normal(0, 0.15, n)
+    return baseline.tolist(), np.clip(baseline - drop + noise - noise.mean(), 0, 1).tolist()
+
+
+def test_the_gate_fails_only_a_drop_that_is_more_than_chance(tmp_path):
+    """A 2-point drop on 20 examples passes (its interval holds 0), with the interval as the reason; a 10-point
+    drop on 200 examples fails. Both exceed a 1-point threshold."""
+    path = tmp_path / "w.duckdb"
+    before, after = _noisy(20, 0.02, seed=1)
+    _run(path, "small-base", {"rag": before})
+    _run(path, "small-drop", {"rag": after})
+    with session(path) as con:
+        [small] = check_regression(con, "small-drop", max_score_drop=1.0)
+    assert small.passed and -3 < small.score_delta < -1 and small.test.ci_low < 0 < small.test.ci_high
+    assert "within chance: 95% CI" in small.reason and "over 20 paired examples" in small.reason
+
+    before, after = _noisy(200, 0.10, seed=2)
+    _run(path, "large-base", {"rag": before})
+    _run(path, "large-drop", {"rag": after})
+    with session(path) as con, pytest.raises(RegressionDetected) as caught:
+        check_regression(con, "large-drop", "large-base", max_score_drop=1.0)
+    assert "over 200 paired examples" in str(caught.value)
+    with session(path) as con:
+        [row] = con.execute("SELECT n_paired, ci_high < 0, passed FROM regression_vs_baseline "
+                            "WHERE run_id = 'large-drop'").fetchall()  # fmt: skip
+    assert row == (200, True, False)
+
