@@ -54,7 +54,7 @@ LABELS = {
 }  # fmt: skip
 # One colour per method wherever a chart's series are the methods alone (plotly's first five colours).
 METHOD_COLORS = {"lc": "#636efa", "rag": "#ef553b", "self_route": "#00cc96", "rag_reorder": "#ab63fa",
-                 "rag_docorder": "#ffa15a"}  # fmt: skip
+                 "rag_docorder": "#ffa15a", "oracle": "#7f7f7f"}  # fmt: skip
 TOOLBAR_PX = 34  # the strip at a chart's top where plotly's toolbar sits
 FACET_TITLE_PX = 22  # room for the titles of a faceted chart's columns, below that strip
 FACETS_PER_ROW = 3
@@ -97,11 +97,18 @@ class Chart:
 CHARTS = (
     Chart(
         "Score vs cost per method and model",
-        "SELECT * FROM method_summary {where_run}",
+        # The oracle router (each question to the arm that answered it better) as one more point.
+        """SELECT * FROM (
+               SELECT run_id, dataset, model, method, k, n, failed, score, token_pct_of_lc, list_cost_usd,
+                      spent_cost_usd FROM method_summary
+               UNION ALL
+               SELECT run_id, dataset, model, 'oracle', k, n, NULL, oracle_score, oracle_token_pct_of_lc, NULL, NULL
+               FROM oracle_routing) {where_run}""",
         px.scatter,
         {"x": "token_pct_of_lc", "y": "score", "color": "series", "text": "label",
          "hover_data": ["list_cost_usd", "spent_cost_usd", "n", "failed"]},
-        "Score against tokens as a % of LC; list and spent $ on hover.",
+        "Score against tokens as a % of LC; list and spent $ on hover; the oracle routes each question to the arm "
+        "that answered it better.",
         "No evaluation runs with lc yet: tokens are counted as a % of LC's on the same examples "
         "(`ragroute eval --methods lc,rag`).",
         "The paper's Figure 1.",
@@ -145,15 +152,23 @@ CHARTS = (
     ),
     Chart(
         "Routing frontier",
-        "SELECT * FROM routing_frontier {where_run} ORDER BY k, threshold",
+        """SELECT * FROM (
+               SELECT run_id, dataset, model, k, 'τ' AS router, threshold, score, token_pct_of_lc, answerable_pct
+               FROM routing_frontier
+               UNION ALL
+               SELECT run_id, dataset, model, k, 'oracle', NULL, oracle_score, oracle_token_pct_of_lc,
+                      oracle_rag_pct
+               FROM oracle_routing) {where_run} ORDER BY k, router, threshold""",
         px.line,
         {"x": "token_pct_of_lc", "y": "score", "color": "series", "markers": True,
          "hover_data": ["threshold", "answerable_pct"]},
-        "Routing on P(unanswerable) ≥ τ: score against tokens as a % of LC, one point per τ.",
+        "Routing on P(unanswerable) ≥ τ: score against tokens as a % of LC, one point per τ; the oracle's point "
+        "is the ceiling.",
         "No self_route runs with logprobs alongside rag and lc yet: the frontier replays Self-Route's "
         "P(unanswerable), which needs an endpoint that returns logprobs.",
         "From the stored logprobs of Self-Route's first step.",
-        series=("k",),
+        series=("router", "k"),
+        drawable=lambda frame: (frame["router"] == "τ").any(),
     ),
     Chart(
         "LongBench v2 accuracy by difficulty and length",

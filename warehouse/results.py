@@ -194,6 +194,14 @@ def kind_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     )
 
 
+def oracle_routing(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """Per k of one run with rag and lc: the oracle router's score, token % of LC and share sent to RAG, beside
+    RAG's, LC's and Self-Route's scores and Self-Route's gap to the oracle."""
+    columns = ["k", "n", "oracle_score", "oracle_token_pct_of_lc", "oracle_rag_pct", "rag_score", "lc_score",
+               "self_route_score", "self_route_token_pct_of_lc", "self_route_gap"]  # fmt: skip
+    return _view_rows(con, "oracle_routing", columns, run_id, "k")
+
+
 def decline_quality(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     """Per k of one run with Self-Route and kinds of question: its first step's declines, their precision and
     recall on the unanswerable questions."""

@@ -36,6 +36,8 @@ class EvalSummary:
     declines: list[dict] = field(default_factory=list)
     # Where a judge model rated answers without gold answers: per method and k, its verdicts and cost.
     judged: list[dict] = field(default_factory=list)
+    # Per k where rag and lc both ran: the oracle router (each question to the arm that answered it better).
+    oracle: list[dict] = field(default_factory=list)
 
 
 def code_version() -> str:
@@ -77,9 +79,10 @@ def close_run(
         whole_context = results.rag_whole_context(con, run_id)
         kinds, declines = results.kind_summary(con, run_id), results.decline_quality(con, run_id)
         judged = results.judge_summary(con, run_id)
+        oracle = results.oracle_routing(con, run_id)
     summary = EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)
     summary.whole_context, summary.kinds, summary.declines = whole_context, kinds, declines
-    summary.judged = judged
+    summary.judged, summary.oracle = judged, oracle
     summary.decline_threshold, summary.routing_rules = choice, rules
     return summary
 
@@ -116,6 +119,24 @@ def notes(summary: EvalSummary) -> list[str]:
         "k chunks hold the whole context"
         for row in summary.whole_context
     ]
+
+
+def oracle_lines(summary: EvalSummary) -> list[str]:
+    """Per k: the oracle router beside RAG, LC and Self-Route, and Self-Route's gap to it."""
+    lines = []
+    for row in summary.oracle:
+        line = (f"oracle routing at k={row['k']} ({row['n']} questions): score {row['oracle_score']:.2f} at "
+                f"{_pct(row['oracle_token_pct_of_lc'])} of LC's tokens, {row['oracle_rag_pct']:.0f}% left to RAG "
+                f"(RAG {row['rag_score']:.2f}, LC {row['lc_score']:.2f})")  # fmt: skip
+        if row["self_route_score"] is not None:
+            line += (f"; Self-Route {row['self_route_score']:.2f} at {_pct(row['self_route_token_pct_of_lc'])}, "
+                     f"{row['self_route_gap']:+.2f} from the oracle")  # fmt: skip
+        lines.append(line)
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
 
 
 def _kinds_markdown(summary: EvalSummary) -> list[str]:
@@ -155,6 +176,8 @@ def summary_markdown(summary: EvalSummary, report: Path | None = None) -> str:
         )
     if found := notes(summary):
         lines += ["", *(f"- {note}" for note in found)]
+    if oracle := oracle_lines(summary):
+        lines += ["", *(f"- {line}" for line in oracle)]
     lines += _kinds_markdown(summary)
     if report is not None:
         lines += ["", f"Dashboard: `{report}`"]

@@ -32,6 +32,7 @@ VIEW_COLUMNS = {
     "ingest_health": {"run_id", "documents_seen", "pages_ocr", "quarantined", "reason_kind"},
     "regression_vs_baseline": {"run_id", "baseline_run_id", "method", "score_delta", "list_cost_delta_usd"},
     "self_route_steps": {"run_id", "k", "example_id", "rag_tokens", "rag_score", "lc_tokens", "lc_score"},
+    "oracle_routing": {"run_id", "k", "oracle_score", "oracle_token_pct_of_lc", "oracle_rag_pct", "self_route_gap"},
 }  # fmt: skip
 
 
