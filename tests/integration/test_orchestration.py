@@ -4,6 +4,7 @@ server."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -18,6 +19,7 @@ from tasks.ingestion.events import detect_changes
 from tasks.ingestion.rebuild import rebuild
 from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import OutsideSourceRoots, SourceUnavailable
+from tasks.questions.review import import_questions
 from tasks.testbed.corpus import body
 from tests.support.fault_llm import FaultLLM
 from tests.support.readers import collection_objects, warehouse_rows
@@ -151,43 +153,49 @@ def plan_file(tmp_path):
     write_jsonl(generate(), tmp_path / "nightly-mini.jsonl")
     path = tmp_path / "plan.yaml"
 
-    def write(max_score_drop: float = 2.0, baseline: str = "previous") -> str:
+    def write(max_cost_rise_pct: float = 20.0, baseline: str = "previous") -> str:
         path.write_text(
             f"sources:\n  - path: docs\n    collection: NightlySources\n"
             f"evaluations:\n  - dataset: nightly-mini.jsonl\n    methods: [rag, lc]\n    k: [3]\n    limit: 2\n"
             f"    baseline: {baseline}\n"
-            f"regression:\n  max_score_drop: {max_score_drop}\n  max_cost_rise_pct: 20\n"
+            f"regression:\n  max_score_drop: 2.0\n  max_cost_rise_pct: {max_cost_rise_pct}\n"
         )
         return str(path)
 
     return write
 
 
-def test_nightly_skips_unchanged_work_and_fails_on_regression(running_services, plan_file):
+def test_nightly_skips_unchanged_work_and_fails_on_regression(priced, plan_file):
+    """The local model priced, so runs cost something; pinning a run as its own baseline with an impossible cost
+    threshold must fail the flow with the reason, while its unchanged scores pass the statistical gate."""
     from flows.nightly import nightly_flow
 
-    settings = running_services
-    with prefect_test_harness(server_startup_timeout=180):
-        first = nightly_flow(plan_file())
-        second = nightly_flow(plan_file())
-        assert first["runs"][0]["run_id"] == second["runs"][0]["run_id"]  # cached: not evaluated again
-        runs = warehouse_rows(
-            settings, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["runs"][0]["run_id"]]
-        )
-        assert runs == [(1,)]
-
-        # Pinning the first run as baseline with an impossible threshold must fail the flow with the reason.
-        state = nightly_flow(
-            plan_file(max_score_drop=-1000, baseline=first["runs"][0]["run_id"]), return_state=True
-        )
+    settings = priced
+    with pytest.MonkeyPatch.context() as env, prefect_test_harness(server_startup_timeout=180):
+        env.setenv("RAGROUTE_PRICE_TABLE", str(priced.price_table))
+        get_settings.cache_clear()
+        try:
+            first = nightly_flow(plan_file())
+            second = nightly_flow(plan_file())
+            assert first["runs"][0]["run_id"] == second["runs"][0]["run_id"]  # cached: not evaluated again
+            runs = warehouse_rows(
+                settings, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["runs"][0]["run_id"]]
+            )
+            assert runs == [(1,)]
+            state = nightly_flow(
+                plan_file(max_cost_rise_pct=-1000, baseline=first["runs"][0]["run_id"]), return_state=True
+            )
+        finally:
+            get_settings.cache_clear()
     assert state.is_failed()
     assert "regressed against baseline" in state.message or "regressed" in str(
         state.result(raise_on_failure=False)
     )
-    checks = warehouse_rows(settings, "SELECT passed, reason FROM regression_checks WHERE run_id = ?",
-                   [first["runs"][0]["run_id"]])  # fmt: skip
-    assert checks and not any(passed for passed, _ in checks)
-    assert all("score fell" in reason for _, reason in checks)
+    checks = warehouse_rows(settings, "SELECT passed, reason, ci_low, ci_high FROM regression_checks "
+                            "WHERE run_id = ?", [first["runs"][0]["run_id"]])  # fmt: skip
+    assert checks and not any(passed for passed, *_ in checks)
+    assert all("cost rose 0.0%" in reason and "score" not in reason for _, reason, *_ in checks)
+    assert all(low == high == 0 for *_, low, high in checks)  # the same answers: no score difference
 
 
 def _units(settings, run_id: str) -> list[tuple]:
@@ -317,11 +325,11 @@ MARKET = (
 
 
 def test_nightly_follows_an_edited_document_only(running_services, tmp_path):
-    """A plan entry `collection:` evaluates the collection's generated question set. Editing one document and
-    re-running the nightly generates questions for that document alone (the generation calls it prints are
-    those of its run's row) and asks
-    the model again only for answers whose prompts changed; an unchanged nightly generates and evaluates
-    nothing."""
+    """A plan entry `collection:` evaluates the collection's question set: here two reviewed questions (about the
+    quay and the market, which are then never regenerated) and what the nightly generates for the beacon. Editing
+    the beacon and re-running the nightly generates questions for it alone (the generation calls it prints are
+    those of its run's row) and evaluates again, asking the model only for answers whose prompts changed; an
+    unchanged nightly generates and evaluates nothing."""
     from flows.nightly import nightly_flow
 
     settings = running_services
@@ -329,14 +337,21 @@ def test_nightly_follows_an_edited_document_only(running_services, tmp_path):
     docs.mkdir()
     for name, text in (("quay.txt", QUAY), ("beacon.txt", BEACON), ("market.txt", MARKET)):
         (docs / name).write_text(text)
+    alias = collection_name("NightlyQuestions", settings.embedding_model)
+    assert ingest(docs, settings, collection="NightlyQuestions").status == "completed"
+    doc_ids = {path.rsplit("/", 1)[-1]: doc_id for path, doc_id in warehouse_rows(
+        settings, "SELECT path, doc_id FROM documents WHERE collection = ?", [alias])}  # fmt: skip
+    reviewed = tmp_path / "reviewed.jsonl"
+    reviewed.write_text("\n".join(json.dumps(line) for line in (
+        {"question": "Who ordered granite for the new wall of the Orlen quay?", "answers": ["Ilse Varn"],
+         "kind": "answerable", "gold_doc_ids": [doc_ids["quay.txt"]]},
+        {"question": "Who built the hall of the Brannock fish market?", "answers": ["Anna Kestrel"],
+         "kind": "answerable", "gold_doc_ids": [doc_ids["market.txt"]]},
+    )))  # fmt: skip
+    assert import_questions(settings, reviewed, "NightlyQuestions").imported == 2
     plan = tmp_path / "plan.yaml"
     plan.write_text("sources:\n  - path: docs\n    collection: NightlyQuestions\n"
                     "evaluations:\n  - collection: NightlyQuestions\n    methods: [lc, rag]\n    k: [1]\n")  # fmt: skip
-    alias = collection_name("NightlyQuestions", settings.embedding_model)
-
-    def generation_runs() -> list[tuple]:
-        return warehouse_rows(settings, "SELECT documents, llm_calls FROM question_runs WHERE collection = ? "
-                              "ORDER BY started_at", [alias])  # fmt: skip
 
     with prefect_test_harness(server_startup_timeout=180):
         first = nightly_flow(str(plan))["runs"][0]
@@ -344,14 +359,13 @@ def test_nightly_follows_an_edited_document_only(running_services, tmp_path):
         second = nightly_flow(str(plan))["runs"][0]
         third = nightly_flow(str(plan))["runs"][0]
 
-    (documents_first, calls_first), (documents_second, calls_second), (documents_third, calls_third) = (
-        generation_runs()
-    )
-    assert (documents_first, documents_second, documents_third) == (3, 1, 0)
-    assert calls_first > calls_second > 0 == calls_third
+    generations = warehouse_rows(settings, "SELECT documents, llm_calls FROM question_runs WHERE collection = ? "
+                                 "ORDER BY started_at", [alias])  # fmt: skip
+    assert [documents for documents, _ in generations] == [1, 1, 0]  # the beacon, the edited beacon, nothing
+    assert generations[0][1] > 0 and generations[1][1] > 0 and generations[2][1] == 0
     assert first["status"] == second["status"] == "completed" and first["llm_calls"] > 0
     assert second["run_id"] != first["run_id"] and second["cached_calls"] > 0  # unchanged answers: cached
     assert second["llm_calls"] < first["llm_calls"]
     assert third["run_id"] == second["run_id"] and third["llm_calls"] == 0
-    print(f"\ngeneration calls per nightly: {calls_first}, {calls_second}, {calls_third}; evaluation requests: "
+    print(f"\ngeneration calls per nightly: {[calls for _, calls in generations]}; evaluation requests: "
           f"{first['llm_calls']}, {second['llm_calls']} ({second['cached_calls']} cached), {third['llm_calls']}")
