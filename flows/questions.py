@@ -15,10 +15,15 @@ follow_task = task(follow_collection, name="generate-questions", cache_policy=NO
 
 @flow(name="questions", log_prints=True)
 def questions_flow(
-    collection: str, per_document: int = 1, model: str | None = None, progress: Progress | None = None
+    collection: str,
+    per_document: int = 1,
+    model: str | None = None,
+    progress: Progress | None = None,
+    regenerate: bool = False,
 ) -> GenerationSummary:
-    """Questions for the collection's documents that have none; those of changed or deleted ones retired."""
-    summary = follow_task(get_settings(), collection, per_document, model, progress)
+    """Questions for the collection's documents that have none; those of changed or deleted ones retired (with
+    `regenerate`, every question not reviewed)."""
+    summary = follow_task(get_settings(), collection, per_document, model, progress, regenerate)
     for line in summary.lines():
         print(line)
     return summary

@@ -25,6 +25,9 @@ def generate_command(
         1, "--per-document", min=1, help="Candidates of each kind per document without questions."
     ),
     model: str | None = typer.Option(None, "--model", help="Generator model (default: settings)."),
+    regenerate: bool = typer.Option(
+        False, "--regenerate", help="Retire every question not reviewed and generate anew (a new prompt or model)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Generate and validate questions for the collection's documents that have none; retire those of changed
@@ -33,7 +36,7 @@ def generate_command(
     from flows.questions import questions_flow
 
     with progress("questions") as show:
-        summary = questions_flow(collection, per_document, model, show)
+        summary = questions_flow(collection, per_document, model, show, regenerate)
     for line in summary.lines():
         console.print(line, markup=False)
     if as_json:

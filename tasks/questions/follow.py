@@ -7,7 +7,9 @@ A reviewed question (`ragroute questions import`) is never retired for a change 
 the document is deleted, and it keeps its document covered (nothing is generated for it). Documents in flux
 (`pending`, or left in `error` by an ingest, their older version still searchable) are left as they are. A
 document counts as covered by any current question, kept or rejected: a document whose candidates were all
-rejected is not asked again until it changes."""
+rejected is not asked again until it changes. On request (`regenerate`, e.g. after a new prompt version or
+generator model), every current question that is not reviewed is retired and its documents generated for
+again."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from warehouse.db import session_for, utc_now
 from warehouse.questions import DocumentState
 
 IN_FLUX = ("pending", "error")
+REGENERATED = "regenerated on request"
 Progress = Callable[[str, int, int], None]
 
 
@@ -36,12 +39,17 @@ class FollowPlan:
     targets: list[str] = field(default_factory=list)  # doc ids to generate for
 
 
-def plan_follow(documents: dict[str, DocumentState], questions: list[Candidate]) -> FollowPlan:
-    """What to retire and what to generate for, from the manifest's documents and the current questions."""
+def plan_follow(
+    documents: dict[str, DocumentState], questions: list[Candidate], regenerate: bool = False
+) -> FollowPlan:
+    """What to retire and what to generate for, from the manifest's documents and the current questions;
+    `regenerate` retires every question that is not reviewed."""
     plan = FollowPlan()
     covered: set[str] = set()
     for question in questions:
-        reason = _retire_reason(question, documents)
+        reason = _retire_reason(question, documents) or (
+            REGENERATED if regenerate and not question.reviewed else None
+        )
         if reason:
             plan.retire.append((question.question_id, reason))
         else:
@@ -133,6 +141,7 @@ def follow_collection(
     per_document: int = 1,
     model: str | None = None,
     progress: Progress | None = None,
+    regenerate: bool = False,
 ) -> GenerationSummary:
     """Bring the collection's question set up to date (see the module's doc); records the run and its cost."""
     if per_document < 1:
@@ -146,7 +155,7 @@ def follow_collection(
         if not documents:
             raise CollectionMissing(f"collection {name} has no documents: run `ragroute ingest` first")
         current = stored.current_questions(con, name)
-        plan = plan_follow(documents, current)
+        plan = plan_follow(documents, current, regenerate)
         stored.retire_questions(con, plan.retire)
         hashes = stored.chunk_hashes(con, name) if plan.targets else {}
         stored.record_run(con, summary.run_row(started, finished=False))

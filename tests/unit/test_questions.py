@@ -268,6 +268,15 @@ def test_follow_keeps_reviewed_questions_unless_their_document_is_deleted():
     ]
 
 
+def test_regenerating_retires_every_question_not_reviewed():
+    generated = _candidate().model_copy(update={"question_id": "q-a"})
+    reviewed = _candidate().model_copy(update={"question_id": "q-r", "reviewed": True, "doc_ids": ["b"]})
+    documents = {"a": _doc("a", "sha-a"), "b": _doc("b", "sha-b")}
+    assert plan_follow(documents, [generated, reviewed]).retire == []  # unchanged: nothing to do
+    plan = plan_follow(documents, [generated, reviewed], regenerate=True)
+    assert (plan.retire, plan.targets) == ([("q-a", "regenerated on request")], ["a"])
+
+
 def test_follow_leaves_documents_in_flux_alone():
     question = _candidate().model_copy(update={"question_id": "q-a"})
     plan = plan_follow({"a": _doc("a", "sha-old", "error"), "b": _doc("b", status="pending")}, [question])
