@@ -48,6 +48,8 @@ class EvalConfig(BaseModel):
     decline_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     # `previous`: the last completed run of the same data set and model; or a pinned run id.
     baseline: str = "previous"
+    # Refuse to start when the forecast spend (`ragroute eval --dry-run`) is above this many dollars.
+    max_cost_usd: Annotated[float, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _collection_sets(self) -> EvalConfig:

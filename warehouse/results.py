@@ -194,6 +194,21 @@ def kind_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     )
 
 
+def latest_answerable_pct(con: duckdb.DuckDBPyConnection, dataset: str, model: str) -> dict[int, float | None]:
+    """k -> Self-Route's answerable % (questions its first step answered) in the latest completed run of the
+    data set and model that ran it."""
+    rows = con.execute(
+        """SELECT k, answerable_pct FROM method_summary
+           WHERE method = 'self_route' AND dataset = ? AND model = ? AND run_id = (
+               SELECT m.run_id FROM method_summary m JOIN eval_runs r USING (run_id)
+               WHERE m.method = 'self_route' AND m.dataset = ? AND m.model = ?
+                 AND r.status IN ('completed', 'completed_with_errors')
+               ORDER BY r.started_at DESC LIMIT 1)""",
+        [dataset, model, dataset, model],
+    ).fetchall()
+    return dict(rows)
+
+
 def oracle_routing(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     """Per k of one run with rag and lc: the oracle router's score, token % of LC and share sent to RAG, beside
     RAG's, LC's and Self-Route's scores and Self-Route's gap to the oracle."""

@@ -47,6 +47,12 @@ def eval_command(
         help='Self-Route also routes to LC when P("unanswerable") ≥ this. Default: the paper\'s text-only rule, '
         "and a threshold is picked from this run's routing frontier.",
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Forecast tokens, cache hits and dollars per method; ask nothing, record no run."
+    ),
+    max_cost_usd: float | None = typer.Option(
+        None, "--max-cost-usd", help="Refuse to start when the forecast spend is above this many dollars."
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
 ) -> None:
     """Compare RAG, long context and Self-Route on a data set; results go to DuckDB."""
@@ -62,7 +68,11 @@ def eval_command(
         limit=limit,
         collection=collection,
         decline_threshold=decline_threshold,
+        max_cost_usd=max_cost_usd,
     )
+    if dry_run:
+        _dry_run(config, as_json)
+        return
     start_flows()
     from flows.evaluate import evaluate_flow
     from tasks.clients.profile import endpoint_profile
@@ -128,6 +138,37 @@ def method_table(rows: list[dict]) -> Table:
             "-" if row["answerable_pct"] is None else f"{row['answerable_pct']:.1f}",
         )
     return table
+
+
+def _dry_run(config, as_json: bool) -> None:
+    """Print the evaluation's forecast (`tasks/evaluation/forecast.py`) instead of running it."""
+    quiet()
+    from tasks.evaluation.run import forecast_evaluation
+
+    forecast = forecast_evaluation(config, get_settings())
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, title=f"forecast: {forecast.dataset} with {forecast.model}")
+    for header in ("method", "k", "n", "calls", "cached", "prompt tok", "completion tok ≤", "list $ ≤", "spent $ ≤"):
+        table.add_column(header, justify="left" if header == "method" else "right")
+    for row in forecast.methods:
+        table.add_row(row.method, str(row.k), str(row.units), str(row.calls), str(row.cached), str(row.prompt_tokens),
+                      str(row.max_completion_tokens), _dollars(row.list_cost_usd), _dollars(row.spent_cost_usd))  # fmt: skip
+    console.print(table)
+    for row in forecast.methods:
+        for note in row.notes:
+            console.print(f"{row.method} k={row.k}: {note}", markup=False)
+    console.print(f"spent at most {_dollars(forecast.spent_cost_usd)} (list {_dollars(forecast.list_cost_usd)}); "
+                  "nothing was asked")  # fmt: skip
+    if config.max_cost_usd is not None:
+        from tasks.evaluation.forecast import check_budget
+
+        check_budget(forecast, config.max_cost_usd)
+        console.print(f"within --max-cost-usd ${config.max_cost_usd:.4f}")
+    if as_json:
+        typer.echo(json.dumps(asdict(forecast)))
+
+
+def _dollars(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4f}"
 
 
 def _print_routing(summary) -> None:

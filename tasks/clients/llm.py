@@ -234,15 +234,27 @@ class LLM:
             log.warning("LLM cache write of %s (%s) failed, answer kept: %s: %s", key, self.model,
                         type(error).__name__, error)  # fmt: skip
 
-    async def complete(
-        self, prompt: str, max_tokens: int, want_logprobs: bool = False, chat: bool = True
-    ) -> Completion:
-        """One answer. Logprobs (for the decline probability) are asked for on chat prompts only."""
+    def _request(self, prompt: str, max_tokens: int, want_logprobs: bool, chat: bool) -> tuple[dict, dict, str]:
+        """The request body, its parameters and its cache key."""
         request = {"messages": [{"role": "user", "content": prompt}]} if chat else {"prompt": prompt}
         parameters = {"temperature": 0, "max_tokens": max_tokens}
         if want_logprobs and chat and self.settings.llm_logprobs:
             parameters |= {"logprobs": True, "top_logprobs": 5}
         key = ResponseCache.key(self.endpoint, self.model, request.get("messages", prompt), parameters)
+        return request, parameters, key
+
+    def holds(self, prompt: str, max_tokens: int, want_logprobs: bool = False, chat: bool = True) -> bool:
+        """Whether the cache already holds this call's answer (a forecast; an unreadable cache holds nothing)."""
+        try:
+            return self.cache.get(self._request(prompt, max_tokens, want_logprobs, chat)[2]) is not None
+        except Exception:  # noqa: BLE001 - a cache that cannot be read is a miss, as for `complete`
+            return False
+
+    async def complete(
+        self, prompt: str, max_tokens: int, want_logprobs: bool = False, chat: bool = True
+    ) -> Completion:
+        """One answer. Logprobs (for the decline probability) are asked for on chat prompts only."""
+        request, parameters, key = self._request(prompt, max_tokens, want_logprobs, chat)
         if (body := await self._cached(key)) is not None:
             self.counter.cached += 1
             return Completion(**body, cached=True)

@@ -96,13 +96,13 @@ class BenchmarkRun:
     def _fill(self, template: str, example: Example, context: str) -> str:
         return template.format(context=context, input=example.input, options=format_options(example.options))
 
-    def _max_new_tokens(self, example: Example) -> int:
+    def max_new_tokens(self, example: Example) -> int:
         return MAX_NEW_TOKENS.get(example.dataset, 64)
 
     def _fit(self, prompt: str, example: Example, max_new: int | None = None) -> str:
         """The prompt cut in the middle, by the benchmark's own rule, to fill the endpoint's window less the
         answer's room and the chat template's overhead (`EndpointProfile.prompt_budget`)."""
-        budget = self.profile.prompt_budget(max_new or self._max_new_tokens(example))
+        budget = self.profile.prompt_budget(max_new or self.max_new_tokens(example))
         rule = "longbench_v2" if example.dataset == longbench_v2.DATASET else "longbench"
         return self.tokenizer.truncate_middle(prompt, budget, rule)
 
@@ -124,7 +124,7 @@ class BenchmarkRun:
 
     async def _long_context(self, example: Example, llm: LLM) -> Completion:
         """The LC answer; LongBench v2's chain-of-thought mode reasons first, then answers from its reasoning."""
-        max_new, chat = self._max_new_tokens(example), uses_chat_template(example.dataset)
+        max_new, chat = self.max_new_tokens(example), uses_chat_template(example.dataset)
         if example.dataset != longbench_v2.DATASET or self.config.longbench_v2_prompt != "0shot_cot":
             return await llm.complete(self.lc_prompt(example), max_new, chat=chat)
         thinking_budget = longbench_v2.COT_MAX_NEW_TOKENS
@@ -155,7 +155,7 @@ class BenchmarkRun:
             done = results.completed_units(con, self.run_id)
         units, skipped = plan_units(self.examples, self.config.methods, self.config.k, done)
         try:
-            self._retrieve_all(units)
+            self.retrieve(units)
             llm = LLM(self.settings, model=self.model, count_tokens=self.tokenizer.count)
             errors = asyncio.run(self._answer_all(units, llm))
         except Exception:
@@ -184,8 +184,9 @@ class BenchmarkRun:
                 "longbench_v2_prompt": self.config.longbench_v2_prompt,
                 "endpoint_profile": self.profile.record()}  # fmt: skip
 
-    def _retrieve_all(self, units: list[tuple[Example, str, int]]) -> None:
-        """Index each needed context once and retrieve top-k for every (example, k) still to answer."""
+    def retrieve(self, units: list[tuple[Example, str, int]], record: bool = True) -> None:
+        """Index each needed context once and retrieve top-k for every (example, k) still to answer; the
+        retrievals are stored with the run unless `record` is False (a forecast)."""
         needed = sorted({(example.id, k) for example, method, k in units if method in RETRIEVAL_METHODS})
         if not needed:
             return
@@ -223,8 +224,9 @@ class BenchmarkRun:
                      if example.evidence else None, keys[example_id][1]]
                     for rank, chunk in enumerate(chunks, start=1)
                 ]  # fmt: skip
-                with session_for(self.settings) as con:
-                    results.write_retrievals(con, rows)
+                if record:
+                    with session_for(self.settings) as con:
+                        results.write_retrievals(con, rows)
                 self.progress("retrieving", done, len(needed))
 
     async def _answer_all(self, units: list[tuple[Example, str, int]], llm: LLM) -> int:
@@ -244,7 +246,7 @@ class BenchmarkRun:
         return errors
 
     async def _answer(self, example: Example, method: str, k: int, llm: LLM) -> tuple[dict, tuple | None]:
-        max_new, chat = self._max_new_tokens(example), uses_chat_template(example.dataset)
+        max_new, chat = self.max_new_tokens(example), uses_chat_template(example.dataset)
         chunks = order_chunks(method, self.retrieved.get((example.id, k), []))
 
         def rag():

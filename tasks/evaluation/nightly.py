@@ -57,7 +57,7 @@ def dataset_fingerprint(evaluation: EvalConfig, settings: Settings) -> str:
     return _digest(
         records,
         collection_state(settings, evaluation.collection),
-        evaluation.with_defaults(settings).model_dump(exclude={"baseline"}),
+        evaluation.with_defaults(settings).model_dump(exclude={"baseline", "max_cost_usd"}),
         settings.llm_model,
         settings.llm_base_url,
         settings.llm_context_tokens,

@@ -7,15 +7,30 @@ from schemas.evaluation import EvalConfig
 from schemas.settings import Settings
 from tasks.evaluation.benchmark import Progress, evaluate_benchmark
 from tasks.evaluation.corpus import evaluate_corpus
-from tasks.evaluation.datasets import load_and_quarantine
+from tasks.evaluation.datasets import LoadedDataset, load_and_quarantine
+from tasks.evaluation.forecast import Forecast, ForecastUnavailable, check_budget, forecast_benchmark
 from tasks.evaluation.summary import EvalSummary
 
 
 def run_evaluation(config: EvalConfig, settings: Settings, progress: Progress | None = None) -> EvalSummary:
     loaded = load_and_quarantine(config.dataset, settings, config.limit)
+    if config.max_cost_usd is not None:  # checked before any call
+        check_budget(forecast_evaluation(config, settings, loaded), config.max_cost_usd)
     if loaded.examples:
         summary = evaluate_benchmark(loaded.examples, config, settings, progress)
     else:
         summary = evaluate_corpus(loaded.questions, config, settings, progress)
     summary.skipped_records = len(loaded.problems)
     return summary
+
+
+def forecast_evaluation(config: EvalConfig, settings: Settings, loaded: LoadedDataset | None = None) -> Forecast:
+    """What the evaluation would ask and spend (`tasks/evaluation/forecast.py`), without asking."""
+    loaded = loaded or load_and_quarantine(config.dataset, settings, config.limit)
+    if not loaded.examples:
+        raise ForecastUnavailable(
+            f"{config.dataset}: a forecast covers benchmark data sets; a collection's questions are answered "
+            "through `ragroute ask` and not forecast yet"
+        )
+    return forecast_benchmark(loaded.examples, config, settings)
+

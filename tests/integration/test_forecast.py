@@ -1,0 +1,36 @@
+"""The dry-run forecast against the real parts (Weaviate for retrieval, the suite's local model, DuckDB): it asks
+nothing, counts the prompt tokens the run then spends within 5%, knows which answers the cache holds, and a budget
+below it stops the run before any call."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.evaluation import EvalConfig
+from tasks.evaluation.forecast import BudgetExceeded
+from tasks.evaluation.run import forecast_evaluation, run_evaluation
+from tests.support.readers import warehouse_rows
+
+
+def test_the_forecast_matches_the_run_and_a_budget_stops_it_first(priced, tmp_path):
+    settings = priced.model_copy(update={"data_dir": tmp_path})  # an empty response cache and warehouse
+    config = EvalConfig(dataset="mini", methods=["lc", "rag"], k=[3], limit=2)
+    forecast = forecast_evaluation(config, settings)
+    by_method = {row.method: row for row in forecast.methods}
+    assert sorted(by_method) == ["lc", "rag"] and all(row.calls == 2 and row.cached == 0 for row in forecast.methods)
+    assert forecast.spent_cost_usd == forecast.list_cost_usd > 0
+
+    with pytest.raises(BudgetExceeded, match="nothing was asked"):
+        run_evaluation(config.model_copy(update={"max_cost_usd": forecast.spent_cost_usd / 2}), settings)
+    assert warehouse_rows(settings, "SELECT count(*) FROM eval_runs") == [(0,)]
+
+    summary = run_evaluation(config.model_copy(update={"max_cost_usd": forecast.spent_cost_usd * 2}), settings)
+    assert summary.status == "completed" and summary.llm_calls == 4
+    for row in summary.methods:
+        predicted = by_method[row["method"]].prompt_tokens
+        assert abs(predicted - row["prompt_tokens"]) <= 0.05 * row["prompt_tokens"], (row, predicted)
+    print(f"\nforecast prompt tokens {[(m.method, m.prompt_tokens) for m in forecast.methods]}, run "
+          f"{[(row['method'], row['prompt_tokens']) for row in summary.methods]}")
+
+    again = forecast_evaluation(config, settings)  # every answer is in the cache now: nothing to pay
+    assert all(row.cached == row.calls for row in again.methods) and again.spent_cost_usd == 0
