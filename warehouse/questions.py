@@ -57,6 +57,16 @@ def record_run(con: duckdb.DuckDBPyConnection, run: dict) -> None:
     upsert(con, "question_runs", ["run_id"], RUN_COLUMNS, [row])
 
 
+def abandon_runs(con: duckdb.DuckDBPyConnection, collection: str) -> None:
+    """Mark the collection's generation runs still `running` as `abandoned` (their process stopped before it
+    recorded an end). A run that is in fact still going writes its own end over this when it finishes."""
+    sql = (
+        "UPDATE question_runs SET status = 'abandoned', error = 'no end recorded: its process stopped' "
+        "WHERE collection = ? AND status = 'running'"
+    )
+    keyed_write(con, lambda: con.execute(sql, [collection]))
+
+
 # --- Reading ---------------------------------------------------------------------------------------------
 
 

@@ -158,6 +158,7 @@ def follow_collection(
         plan = plan_follow(documents, current, regenerate)
         stored.retire_questions(con, plan.retire)
         hashes = stored.chunk_hashes(con, name) if plan.targets else {}
+        stored.abandon_runs(con, name)
         stored.record_run(con, summary.run_row(started, finished=False))
     summary.retired, summary.documents = len(plan.retire), len(plan.targets)
     candidates: list[Candidate] = []

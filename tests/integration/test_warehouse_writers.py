@@ -452,7 +452,7 @@ def case_questions(target: Target, tmp_path: Path) -> None:
         assert questions.stored_question(con, "q2").evidence == ["Edith kept it."]
 
 
-@case("questions.record_run")
+@case("questions.record_run", "questions.abandon_runs")
 def case_question_runs(target: Target, tmp_path: Path) -> None:
     run = {"run_id": "g1", "collection": "C", "model": "m", "prompt_version": "q1", "started_at": utc_now(),
            "status": "running", "documents": 2, "candidates": 0, "kept": 0, "retired": 0, "by_kind": {},
@@ -463,6 +463,12 @@ def case_question_runs(target: Target, tmp_path: Path) -> None:
         questions.record_run(con, run | {"status": "completed", "candidates": 6, "rejections": {"parse": 4}})
         assert _rows(con, "SELECT run_id, status, candidates, rejections FROM question_runs") == [
             ("g1", "completed", 6, '{"parse": 4}')
+        ]
+        questions.record_run(con, run | {"run_id": "g2"})  # its process stopped without an end
+        questions.record_run(con, run | {"run_id": "g3", "collection": "D"})
+        questions.abandon_runs(con, "C")
+        assert _rows(con, "SELECT run_id, status FROM question_runs ORDER BY run_id") == [
+            ("g1", "completed"), ("g2", "abandoned"), ("g3", "running")
         ]
 
 
