@@ -30,6 +30,7 @@ from schemas.benchmarks import (
     uses_chat_template,
 )
 from schemas.collection import collection_name, context_collection_config
+from schemas.errors import RagrouteError
 from schemas.evaluation import EvalConfig
 from schemas.methods import RETRIEVAL_METHODS
 from schemas.prices import cost_usd, load_prices, spent_usd
@@ -54,6 +55,11 @@ from warehouse import results
 from warehouse.db import session_for
 
 Progress = Callable[[str, int, int], None]
+
+
+class BudgetExceeded(RagrouteError):
+    """An evaluation's forecast or running spend is above its budget (`max_cost_usd`); the message says what
+    was asked and how to resume."""
 
 
 def plan_units(
@@ -230,18 +236,27 @@ class BenchmarkRun:
                 self.progress("retrieving", done, len(needed))
 
     async def _answer_all(self, units: list[tuple[Example, str, int]], llm: LLM) -> int:
-        errors = 0
+        """Answer and store every unit; with a budget (`max_cost_usd`), stop once the run's spend passes it: the
+        units not answered are left to a resumed run."""
+        errors, spent, budget = 0, 0.0, self.config.max_cost_usd
+        tasks = [asyncio.ensure_future(self._answer(example, method, k, llm)) for example, method, k in units]
         try:
-            tasks = [
-                asyncio.ensure_future(self._answer(example, method, k, llm)) for example, method, k in units
-            ]
             for done, future in enumerate(asyncio.as_completed(tasks), start=1):
                 row, score = await future
                 with session_for(self.settings) as con:
                     results.write_prediction(con, row, score)
                 errors += row["error"] is not None
+                spent += row["spent_cost_usd"] or 0.0
                 self.progress(f"{row['method']} {row['example_id']}", done, len(units))
+                if budget is not None and spent > budget and done < len(units):
+                    raise BudgetExceeded(
+                        f"run {self.run_id} stopped after {done} of {len(units)} answers: it spent ${spent:.4f}, "
+                        f"above --max-cost-usd ${budget:.4f}; resume it with --run-id {self.run_id}"
+                    )
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await llm.aclose()
         return errors
 

@@ -18,14 +18,10 @@ from schemas.errors import RagrouteError
 from schemas.evaluation import EvalConfig
 from schemas.settings import Settings
 from tasks.clients.llm import LLM
-from tasks.evaluation.benchmark import BenchmarkRun, plan_units
+from tasks.evaluation.benchmark import BenchmarkRun, BudgetExceeded, plan_units
 from tasks.evaluation.retrieval import order_chunks
 from warehouse import results
 from warehouse.db import session_for
-
-
-class BudgetExceeded(RagrouteError):
-    """The forecast cost of an evaluation is above its budget (`--max-cost-usd`); nothing was asked."""
 
 
 class ForecastUnavailable(RagrouteError):

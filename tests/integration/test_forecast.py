@@ -1,13 +1,14 @@
 """The dry-run forecast against the real parts (Weaviate for retrieval, the suite's local model, DuckDB): it asks
 nothing, counts the prompt tokens the run then spends within 5%, knows which answers the cache holds, and a budget
-below it stops the run before any call."""
+below it stops the run before any call; a running spend past the budget stops the run, which then resumes."""
 
 from __future__ import annotations
 
 import pytest
 
 from schemas.evaluation import EvalConfig
-from tasks.evaluation.forecast import BudgetExceeded
+from tasks.evaluation.benchmark import BudgetExceeded, evaluate_benchmark
+from tasks.evaluation.datasets import load_dataset
 from tasks.evaluation.run import forecast_evaluation, run_evaluation
 from tests.support.readers import warehouse_rows
 
@@ -34,3 +35,22 @@ def test_the_forecast_matches_the_run_and_a_budget_stops_it_first(priced, tmp_pa
 
     again = forecast_evaluation(config, settings)  # every answer is in the cache now: nothing to pay
     assert all(row.cached == row.calls for row in again.methods) and again.spent_cost_usd == 0
+
+
+def test_a_run_stops_once_its_spend_passes_the_budget_and_resumes(priced, tmp_path):
+    """Past the forecast check (evaluate_benchmark alone), the running spend stops the run after its first answer;
+    the same run id then answers only what is missing."""
+    settings = priced.model_copy(update={"data_dir": tmp_path})
+    config = EvalConfig(dataset="mini", methods=["rag"], k=[3], limit=2, max_cost_usd=1e-9)
+    examples = load_dataset("mini", settings, limit=2).examples
+    with pytest.raises(BudgetExceeded, match=r"stopped after 1 of 2 answers.*resume it with --run-id") as caught:
+        evaluate_benchmark(examples, config, settings)
+    run_id = str(caught.value).split("--run-id ")[1]
+    first = warehouse_rows(settings, "SELECT example_id, created_at FROM predictions WHERE run_id = ?", [run_id])
+    assert len(first) == 1 and warehouse_rows(settings, "SELECT status FROM eval_runs") == [("failed",)]
+
+    resumed = run_evaluation(config.model_copy(update={"run_id": run_id, "max_cost_usd": None}), settings)
+    assert resumed.status == "completed"
+    after = warehouse_rows(settings, "SELECT example_id, created_at FROM predictions WHERE run_id = ? "
+                           "ORDER BY example_id", [run_id])  # fmt: skip
+    assert len(after) == 2 and first[0] in after  # the first answer kept as it was
