@@ -144,8 +144,10 @@ def nightly_flow(plan_path: str | None = None) -> dict:
 
     failures, runs = [], []
     for evaluation in plan.evaluations:
+        generation: list[str] = []
         if evaluation.dataset.startswith(QUESTION_SET):  # its questions follow the collection's documents first
-            for line in follow_task(settings, evaluation.collection).lines():
+            generation = follow_task(settings, evaluation.collection).lines()
+            for line in generation:
                 print(line)
         fingerprint = fingerprint_dataset(evaluation, settings)
         state = evaluate_cached(evaluation, fingerprint, settings, return_state=True)
@@ -156,7 +158,8 @@ def nightly_flow(plan_path: str | None = None) -> dict:
         print(f"{summary.dataset}: run {summary.run_id} {summary.status}" + (", unchanged: not evaluated again"
               if reused else f", {calls[0]} LLM requests, {calls[1]} answers from the cache"))  # fmt: skip
         runs.append({"dataset": summary.dataset, "run_id": summary.run_id, "status": summary.status,
-                     "llm_calls": calls[0], "cached_calls": calls[1]})  # fmt: skip
+                     "llm_calls": calls[0], "cached_calls": calls[1], "reused": reused,
+                     "questions": generation})  # fmt: skip
         failure = regression_task(settings, plan, summary, evaluation.baseline)
         if failure:
             failures.append(failure)

@@ -23,7 +23,14 @@ def nightly_command(
     except RegressionDetected as error:
         fail(f"regression detected:\n{error}")
     for run in result["runs"]:
-        console.print(f"{run['dataset']}: {run['status']} (run {run['run_id']})")
+        for line in run["questions"]:  # the question set's generation, for a collection's questions
+            console.print(line, markup=False)
+        evaluated = (
+            "unchanged: not evaluated again"
+            if run["reused"]
+            else f"{run['llm_calls']} LLM requests, {run['cached_calls']} answers from the cache"
+        )
+        console.print(f"{run['dataset']}: {run['status']} (run {run['run_id']}), {evaluated}")
 
 
 def deploy_command() -> None:

@@ -327,8 +327,8 @@ MARKET = (
 def test_nightly_follows_an_edited_document_only(running_services, tmp_path):
     """A plan entry `collection:` evaluates the collection's question set: here two reviewed questions (about the
     quay and the market, which are then never regenerated) and what the nightly generates for the beacon. Editing
-    the beacon and re-running the nightly generates questions for it alone (the generation calls it prints are
-    those of its run's row) and evaluates again, asking the model only for answers whose prompts changed; an
+    the beacon and re-running the nightly generates questions for it alone (the lines it prints count the
+    documents and the generation's calls) and evaluates again, asking the model only for answers whose prompts changed; an
     unchanged nightly generates and evaluates nothing."""
     from flows.nightly import nightly_flow
 
@@ -363,6 +363,10 @@ def test_nightly_follows_an_edited_document_only(running_services, tmp_path):
                                  "ORDER BY started_at", [alias])  # fmt: skip
     assert [documents for documents, _ in generations] == [1, 1, 0]  # the beacon, the edited beacon, nothing
     assert generations[0][1] > 0 and generations[1][1] > 0 and generations[2][1] == 0
+    # What `ragroute nightly` prints of each: documents generated for, and the generation's LLM calls.
+    assert "1 document(s) generated for" in second["questions"][0]
+    assert any(line.startswith(f"LLM: {generations[1][1]} calls") for line in second["questions"])
+    assert any(line.startswith("LLM: 0 calls") for line in third["questions"]) and third["reused"]
     assert first["status"] == second["status"] == "completed" and first["llm_calls"] > 0
     assert second["run_id"] != first["run_id"] and second["cached_calls"] > 0  # unchanged answers: cached
     assert second["llm_calls"] < first["llm_calls"]
