@@ -69,7 +69,8 @@ def compare(
             if test is None or test.significant:
                 problems.append(fell + (f" ({test.describe()})" if test else ""))
             else:
-                notes.append(f"{fell}, but within chance: {test.describe()}")
+                notes.append(f"{fell}, but on the examples both runs scored the drop is within chance: "
+                             f"{test.describe()}")  # fmt: skip
         rise = comparison.cost_change_pct
         if rise is not None and rise > max_cost_rise_pct:
             problems.append(

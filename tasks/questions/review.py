@@ -60,7 +60,9 @@ class BadRecord(ValueError):
     """A line that cannot be imported, with the reason."""
 
 
-def _parse(line: str) -> tuple[dict, CorpusQuestion]:
+def _parse(line: str, collection: str | None = None) -> tuple[dict, CorpusQuestion]:
+    """The line's record and question; a question a person wrote (no id) gets an id from its collection (the
+    line's, else `collection`) and its text, so the same question in two collections is two questions."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -68,7 +70,8 @@ def _parse(line: str) -> tuple[dict, CorpusQuestion]:
     if not isinstance(record, dict):
         raise BadRecord(f"a record must be a JSON object, not a JSON {type(record).__name__}")
     if "id" not in record and isinstance(record.get("question"), str):  # a question a person wrote
-        record["id"] = "imported-" + hashlib.sha256(record["question"].encode()).hexdigest()[:16]
+        written = f"{record.get('collection') or collection or ''}\n{record['question']}"
+        record["id"] = "imported-" + hashlib.sha256(written.encode()).hexdigest()[:16]
     try:
         question = CorpusQuestion.model_validate(record)
     except ValidationError as error:
@@ -134,15 +137,17 @@ def import_questions(settings: Settings, path: Path, collection: str | None = No
             if not line.strip():
                 continue
             try:
-                record, question = _parse(line)
+                record, question = _parse(line, default)
                 if record.get("outcome") == "rejected":
                     summary.left_out += 1
                     continue
+                name = question.collection or default
                 before = stored.stored_question(con, question.id)
+                if before is not None and name and before.collection != name:
+                    raise BadRecord(f"question {question.id} belongs to collection {before.collection}, not {name}")
                 if before is not None:
                     accepted.append(_reviewed(question, before))
                     continue
-                name = question.collection or default
                 if not name:
                     raise BadRecord("a new question needs its collection (the line's or --collection)")
                 if name not in documents:

@@ -169,10 +169,11 @@ def test_faulted_run_resumes_to_the_totals_of_a_clean_run(priced):
     assert all(kind in in_first.injected for kind in FAULT_KINDS)
     assert first.status == "completed_with_errors" and first.errors == len(failed) == in_first.faults
     assert all(after_first[unit][:3] == (None, None, None) for unit in failed)  # no route, answer or cost
-    # One call at a time, in unit order: the scripted faults hit the first six units, one kind each.
-    scripted = [(e.id, m, 0 if m == "lc" else 1) for e in examples for m in METHODS][: len(FAULT_KINDS)]
-    for unit, kind in zip(scripted, FAULT_KINDS, strict=True):
-        assert after_first[unit][3].startswith(RECORDED_ERRORS[kind]), (kind, after_first[unit][3])
+    # One call at a time: the scripted faults hit the first six requests, one kind each, and each is recorded
+    # with its own error (which unit a request served depends on when its cache lookup returned).
+    errors = {unit: after_first[unit][3] for unit in failed}
+    recorded = {kind: [u for u, e in errors.items() if e.startswith(RECORDED_ERRORS[kind])] for kind in FAULT_KINDS}
+    assert all(recorded[kind] for kind in FAULT_KINDS), errors
     assert in_first.requests == first.llm_calls
     # Every method is scored on the same examples: a failed unit keeps its error and the empty answer's score.
     assert all(row["n"] == len(examples) for row in first.methods)
@@ -180,7 +181,7 @@ def test_faulted_run_resumes_to_the_totals_of_a_clean_run(priced):
     assert {(e, m, k) for e, m, k, _ in first_scores} == units
     assert all(score == 0.0 for e, m, k, score in first_scores if (e, m, k) in failed)
     # The empty-choices fault was a 200 with usage: billed though unused, it is spent (and never list) cost.
-    billed = scripted[FAULT_KINDS.index("empty_choices")]
+    [billed] = recorded["empty_choices"]
     fake_usd = FAKE_TOKENS * (0.5 + 1.5) / 1e6  # the `priced` fixture's prices
     assert after_first[billed][2] is None and after_first[billed][5] == pytest.approx(fake_usd)
     # The rerun answers only what failed, retrying every fault it meets, and leaves no error.

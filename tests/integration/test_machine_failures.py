@@ -158,20 +158,25 @@ class OcrProcessKiller:
         self.thread.join()
 
 
+# Three scans for two extraction processes: one waits while both are reading, so a process killed while it
+# reads always leaves work unfinished in the pool.
+TOPICS = ("north", "south", "east")
+
+
 def test_an_extraction_process_killed_mid_ocr_leaves_its_files_in_error_until_the_rerun(
     running_services: Settings, tmp_path: Path
 ) -> None:
     settings = running_services.model_copy(update={"ingest_workers": 2})  # the local process pool
     folder = tmp_path / "docs"
     folder.mkdir()
-    for topic in ("north", "south"):
+    for topic in TOPICS:
         page_image(body(f"{topic} quay", sentences=10)).save(folder / f"{topic}.png")
     first = ingest(folder, settings, "PoolKill")
-    assert first.status == "completed" and first.pages_ocr == 2, first
+    assert first.status == "completed" and first.pages_ocr == len(TOPICS), first
     before = snapshot(settings, "PoolKill")
     _assert_whole(before)
 
-    for topic in ("north", "south"):
+    for topic in TOPICS:
         page_image(body(f"{topic} slipway", sentences=10)).save(folder / f"{topic}.png")
     with OcrProcessKiller() as killer:
         failed = ingest(folder, settings, "PoolKill")
@@ -180,7 +185,7 @@ def test_an_extraction_process_killed_mid_ocr_leaves_its_files_in_error_until_th
         f"extraction process {killer.killed} killed: before {_counts(before)}; after {_counts(during)}; {failed}"
     )
     assert killer.killed and failed.status == "completed_with_failures", failed
-    assert 1 <= failed.documents_error == failed.documents_failed <= 2 and failed.quarantined == 0, failed
+    assert 1 <= failed.documents_error == failed.documents_failed <= len(TOPICS) and failed.quarantined == 0, failed
     assert any("an extraction process died" in note for note in failed.notes), failed.notes
     _assert_whole(during)
     in_error = {name for name, status in _statuses(during).items() if status == "error"}

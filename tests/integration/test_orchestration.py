@@ -305,7 +305,8 @@ def test_nightly_retries_steps_that_ended_with_failures(running_services, tmp_pa
           f"{len(after)}, failed {len(failed)} -> 0, lost {lost}, doubled {doubled}")  # fmt: skip
 
     # Ended clean: the next nightly takes both steps from the cache and sends nothing.
-    assert third == second and fault.counts().requests == after_second.requests
+    assert (third["run_id"], third["status"], third["reused"]) == (second["run_id"], second["status"], True)
+    assert third["llm_calls"] == 0 and fault.counts().requests == after_second.requests
     runs = warehouse_rows(settings, "SELECT count(*) FROM eval_runs WHERE run_id = ?", [first["run_id"]])
     assert runs == [(1,)]
 

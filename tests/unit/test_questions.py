@@ -333,6 +333,14 @@ def test_questions_deployment_runs_the_flow_on_the_gpu_pool():
     assert [a.arg for a in flow.args.args][:3] == ["collection", "per_document", "model"]  # fmt: skip
 
 
+def test_a_written_question_is_one_per_collection():
+    line = json.dumps({"question": "What is the depth?", "answers": ["unanswerable"]})
+    in_a, in_b = _parse(line, "A_all_MiniLM_L6_v2")[1], _parse(line, "B_all_MiniLM_L6_v2")[1]
+    assert in_a.id != in_b.id and in_a.id == _parse(line, "A_all_MiniLM_L6_v2")[1].id
+    named = json.dumps({"question": "What is the depth?", "answers": ["unanswerable"], "collection": "A_all_MiniLM_L6_v2"})
+    assert _parse(named)[1].id == in_a.id  # the line's own collection, as exported
+
+
 def test_import_line_kind_and_answer_agree():
     with pytest.raises(BadRecord, match="unanswerable"):
         _parse(json.dumps({"id": "x", "question": "What is it?", "answers": ["red"], "kind": "unanswerable"}))
