@@ -21,6 +21,7 @@ from tasks.ingestion.run import ingest
 from tasks.ingestion.sources import OutsideSourceRoots, SourceUnavailable
 from tasks.questions.review import import_questions
 from tasks.testbed.corpus import body
+from tests.integration.test_collection_evaluation import BEACON, QUAY
 from tests.support.fault_llm import FaultLLM
 from tests.support.readers import collection_objects, warehouse_rows
 
@@ -311,14 +312,6 @@ def test_nightly_retries_steps_that_ended_with_failures(running_services, tmp_pa
     assert runs == [(1,)]
 
 
-QUAY = (
-    "The stone quay of Orlen was rebuilt in 1911 after a winter storm broke its northern arm. The harbour "
-    "master, Ilse Varn, ordered granite from the Teller quarry for the new wall."
-)
-BEACON = (
-    "The Orlen beacon burns on the headland above the quay. Its keeper, Tomas Reyne, lit it every night from "
-    "1921 to 1939 and logged each passing ship."
-)
 MARKET = (
     "The fish market of Brannock opens at five in the morning. Its hall was built in 1898 by the merchant "
     "Anna Kestrel, who sold salt cod to the northern towns."
