@@ -12,7 +12,8 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=2000, pattern=r"\S")
     collection: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-    method: Literal["self_route", "rag", "lc"] = "self_route"
+    # auto: the learned router sends a question it predicts needs long context straight there, others to Self-Route.
+    method: Literal["self_route", "rag", "lc", "auto"] = "self_route"
     k: int = Field(default=5, ge=1, le=50)
 
 
@@ -37,6 +38,7 @@ class Retrieved(BaseModel):
     doc_id: str
     source_path: str
     page: int
+    score: float = 0.0  # the retrieval score
 
 
 class AskResponse(BaseModel):
@@ -59,6 +61,7 @@ class AskResponse(BaseModel):
     # do not say." and nothing is cited.
     not_in_documents: bool = False
     retrieved: list[Retrieved] = []
+    router_id: str | None = None  # auto: the learned router that chose the route (None: Self-Route)
 
 
 class Health(BaseModel):

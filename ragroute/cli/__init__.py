@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ragroute.cli import ask, evaluate, ingest, orchestration, questions, warehouse
+from ragroute.cli import ask, evaluate, ingest, orchestration, questions, router, warehouse
 from ragroute.cli.evaluate import method_table
 from ragroute.cli.services import services_app
 from ragroute.terminal import console, state
@@ -40,6 +40,7 @@ app = _App(
 app.add_typer(services_app, name="services")
 app.add_typer(warehouse.warehouse_app, name="warehouse")
 app.add_typer(questions.questions_app, name="questions")
+app.add_typer(router.router_app, name="router")
 
 
 @app.callback()

@@ -14,7 +14,7 @@ from schemas.settings import get_settings
 def ask_command(
     question: str = typer.Argument(..., help="The question."),
     collection: str | None = typer.Option(None, "--collection", help="Collection name (default: settings)."),
-    method: str = typer.Option("self_route", "--method", help="self_route, rag or lc."),
+    method: str = typer.Option("self_route", "--method", help="self_route, rag, lc or auto (the learned router; Self-Route where none is trained)."),
     k: int = typer.Option(5, "--k", help="Chunks to retrieve."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -40,7 +40,9 @@ def _print_answer(result) -> None:
         f"route: {result.route} · {result.prompt_tokens} prompt + {result.completion_tokens} completion "
         f"tokens · ${result.cost_usd or 0:.6f} · {result.latency_ms:.0f} ms"
     )
-    if result.method == "self_route":
+    if result.method == "auto":
+        out.print(f"router: {result.router_id or 'none trained: Self-Route'}")
+    if result.method in ("self_route", "auto"):
         tau = "text only" if result.decline_threshold is None else f"τ = {result.decline_threshold:g}"
         prob = "" if result.decline_prob is None else f', P("unanswerable") = {result.decline_prob:.3f}'
         out.print(f"decline rule: {tau}{prob}")

@@ -78,12 +78,12 @@ def eval_command(
     from tasks.clients.profile import endpoint_profile
 
     console.print("endpoint profile: " + "; ".join(endpoint_profile(get_settings(), model).lines()))
-    from tasks.evaluation.summary import notes, oracle_lines
+    from tasks.evaluation.summary import notes, oracle_lines, router_lines
 
     with progress("eval") as show:
         summary = evaluate_flow(config, show)
     console.print(method_table(summary.methods))
-    for note in [*notes(summary), *oracle_lines(summary)]:
+    for note in [*notes(summary), *oracle_lines(summary), *router_lines(summary)]:
         console.print(note, markup=False)
     _print_routing(summary)
     _print_kinds(summary)
@@ -110,6 +110,7 @@ def eval_command(
                     "declines": summary.declines,
                     "judged": summary.judged,
                     "oracle": summary.oracle,
+                    "routers": summary.routers,
                 }
             )
         )

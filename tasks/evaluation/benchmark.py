@@ -5,7 +5,9 @@ Methods:
 - `rag`: the top-k chunks ordered by score, each with its chunk index;
 - `rag_reorder`: the same chunks in the order of Jin et al. (best first, second best last; run at k ≥ 3);
 - `rag_docorder`: the same chunks in document order (OP-RAG; run at k ≥ 2);
-- `self_route`: the RAG prompt plus the paper's "unanswerable" clause; a declined question goes to `lc`.
+- `self_route`: the RAG prompt plus the paper's "unanswerable" clause; a declined question goes to `lc`;
+- `learned_route`: the model's latest learned router for the data set (`tasks/routing/learned.py`) sends a
+  question it predicts needs LC straight to `lc`, any other to `self_route` (all of them without a router).
 LongBench v2 uses its own templates (`longbench_v2.py`): `lc` is `0shot`, `0shot_cot` (a reasoning step, then
 the answer step) or `0shot_no_context` as the config says; `rag` its RAG template, which puts the chunks in
 document order itself (so `rag_reorder` and `rag_docorder` are not run there). LongBench's rule that a few
@@ -50,8 +52,8 @@ from tasks.evaluation.retrieval import (
 )
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
 from tasks.ingestion.embed import embed_texts
-from tasks.routing import self_route
-from warehouse import results
+from tasks.routing import learned, self_route
+from warehouse import results, routers
 from warehouse.db import session_for
 
 Progress = Callable[[str, int, int], None]
@@ -97,6 +99,9 @@ class BenchmarkRun:
         self.tokenizer = self.profile.tokenizer
         self.prices = load_prices(settings.price_table)
         self.retrieved: dict[tuple[str, int], list[RetrievedChunk]] = {}
+        self.features: dict[tuple[str, int], learned.RouteFeatures] = {}
+        self.router: learned.TrainedRouter | None = None
+        self._context_token_counts: dict[str, int] = {}
 
     # -- prompts ---------------------------------------------------------------------------------------
     def _fill(self, template: str, example: Example, context: str) -> str:
@@ -143,6 +148,8 @@ class BenchmarkRun:
 
     # -- running -----------------------------------------------------------------------------------------
     def run(self) -> EvalSummary:
+        if "learned_route" in self.config.methods:
+            self.router = learned.latest_router(self.settings, self.config.dataset, self.model)
         with session_for(self.settings) as con:
             results.refresh_prices(con, self.prices)
             results.start_run(
@@ -178,8 +185,16 @@ class BenchmarkRun:
             llm.counter.cached,
             self.config.decline_threshold,
         )
-        summary.skipped = skipped
+        summary.skipped = skipped + self._router_notes()
         return summary
+
+    def _router_notes(self) -> list[str]:
+        if "learned_route" not in self.config.methods:
+            return []
+        if self.router is None:
+            return [f"learned_route ran as self_route: no router trained for {self.model} on {self.config.dataset} "
+                    f"(`ragroute router train --dataset {self.config.dataset}`)"]  # fmt: skip
+        return [learned.describe(self.router)]
 
     def _config_record(self) -> dict:
         return {"methods": self.config.methods, "ks": self.config.k, "retriever": self.config.retriever,
@@ -188,7 +203,8 @@ class BenchmarkRun:
                 "hybrid_alpha": self.settings.eval_hybrid_alpha, "context_tokens": self.profile.window,
                 "embedding_model": self.settings.embedding_model,
                 "longbench_v2_prompt": self.config.longbench_v2_prompt,
-                "endpoint_profile": self.profile.record()}  # fmt: skip
+                "endpoint_profile": self.profile.record(),
+                "router_id": self.router.router_id if self.router else None}  # fmt: skip
 
     def retrieve(self, units: list[tuple[Example, str, int]], record: bool = True) -> None:
         """Index each needed context once and retrieve top-k for every (example, k) still to answer; the
@@ -224,6 +240,10 @@ class BenchmarkRun:
                     vectors[example_id],
                 )
                 self.retrieved[(example_id, k)] = chunks
+                self.features[(example_id, k)] = learned.RouteFeatures(
+                    example.input, example.kind, [chunk.score for chunk in chunks],
+                    self.tokenizer.count("\n".join(chunk.text for chunk in chunks)), self._context_tokens(example),
+                )  # fmt: skip
                 rows = [
                     [self.run_id, example_id, k, self.config.retriever, rank, chunk.chunk_id, chunk.chunk_index,
                      chunk.score, any(sentence in chunk.text for sentence in example.evidence)
@@ -231,9 +251,18 @@ class BenchmarkRun:
                     for rank, chunk in enumerate(chunks, start=1)
                 ]  # fmt: skip
                 if record:
+                    features = self.features[(example_id, k)].record()
                     with session_for(self.settings) as con:
                         results.write_retrievals(con, rows)
+                        routers.write_route_features(
+                            con, [{"run_id": self.run_id, "example_id": example_id, "k": k} | features]
+                        )
                 self.progress("retrieving", done, len(needed))
+
+    def _context_tokens(self, example: Example) -> int:
+        if example.id not in self._context_token_counts:
+            self._context_token_counts[example.id] = self.tokenizer.count(example.context)
+        return self._context_token_counts[example.id]
 
     async def _answer_all(self, units: list[tuple[Example, str, int]], llm: LLM) -> int:
         """Answer and store every unit; with a budget (`max_cost_usd`), stop once the run's spend passes it: the
@@ -260,16 +289,25 @@ class BenchmarkRun:
             await llm.aclose()
         return errors
 
+    def routed_method(self, example: Example, method: str, k: int) -> str:
+        """The steps a method takes: `learned_route` is `lc` where its router predicts LC, else `self_route`."""
+        if method != "learned_route":
+            return method
+        if self.router is None:
+            return "self_route"
+        return "lc" if self.router.needs_lc_for(self.features[(example.id, k)], example.id) else "self_route"
+
     async def _answer(self, example: Example, method: str, k: int, llm: LLM) -> tuple[dict, tuple | None]:
         max_new, chat = self.max_new_tokens(example), uses_chat_template(example.dataset)
         chunks = order_chunks(method, self.retrieved.get((example.id, k), []))
+        steps = self.routed_method(example, method, k)
 
         def rag():
-            prompt = self.rag_prompt(example, chunks, method)
-            return llm.complete(prompt, max_new, want_logprobs=method == "self_route", chat=chat)
+            prompt = self.rag_prompt(example, chunks, steps)
+            return llm.complete(prompt, max_new, want_logprobs=steps == "self_route", chat=chat)
 
         routed = await self_route.answer(
-            method, rag, lambda: self._long_context(example, llm), self.config.decline_threshold
+            steps, rag, lambda: self._long_context(example, llm), self.config.decline_threshold
         )
         return self._row(example, method, k, routed)
 

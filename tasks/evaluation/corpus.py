@@ -22,9 +22,9 @@ from tasks.evaluation.benchmark import Progress
 from tasks.evaluation.judge import JUDGE_PROMPT_VERSION, judge
 from tasks.evaluation.predictions import Answer, Unit, prediction_row
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
-from tasks.routing.ask import ASK_METHODS, NOT_IN_DOCUMENTS, Asker, AskResult
+from tasks.routing.ask import ASK_METHODS, NOT_IN_DOCUMENTS, Asker, AskResult, Question
 from tasks.routing.citations import CITATION
-from warehouse import results
+from warehouse import results, routers
 from warehouse.db import session_for
 
 
@@ -37,6 +37,10 @@ def _plain(answer: str) -> str:
 def _score(answer: str, question: CorpusQuestion) -> float:
     """Token F1 of the answer against the best gold answer."""
     return max((scoring.qa_f1_score(_plain(answer), gold) for gold in question.answers), default=0.0)
+
+
+# The evaluated method answered by each of `ask`'s methods: `learned_route` is `ask --method auto`.
+ASK_METHOD_OF = {"learned_route": "auto"} | {method: method for method in ASK_METHODS if method != "auto"}
 
 
 def corpus_dataset(name: str) -> str:
@@ -108,11 +112,11 @@ def evaluate_corpus(
     asker = Asker(settings, config.collection, config.decline_threshold)
     run_id = config.run_id or str(uuid.uuid4())
     dataset = corpus_dataset(config.dataset)
-    methods = [m for m in config.methods if m in ASK_METHODS]
+    methods = [m for m in config.methods if m in ASK_METHOD_OF]
     skipped = [
-        f"{m} skipped: a corpus QA set answers through `ragroute ask` ({', '.join(ASK_METHODS)})"
+        f"{m} skipped: a corpus QA set answers through `ragroute ask` ({', '.join(ASK_METHOD_OF)})"
         for m in config.methods
-        if m not in ASK_METHODS
+        if m not in ASK_METHOD_OF
     ]
     with session_for(settings) as con:
         results.refresh_prices(con, asker.prices)
@@ -136,7 +140,8 @@ def evaluate_corpus(
     errors = requests = cached = 0
     try:
         for number, (question, method, k) in enumerate(units, start=1):
-            answer = asker.ask(question.question, method=method, k=k or settings.eval_top_k, log=False)
+            about = Question(question.id, question.kind)
+            answer = asker.ask(question.question, ASK_METHOD_OF[method], k or settings.eval_top_k, False, about)
             errors += answer.error is not None
             requests, cached = requests + answer.llm_requests, cached + answer.cached_calls
             references.keep(question, method, answer)
@@ -144,11 +149,15 @@ def evaluate_corpus(
             scored = partial(_score, question=references.scored(question))
             row, score = prediction_row(unit, _answer(answer), references.metric(question), scored)
             gold = set(question.gold_doc_ids)
-            retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, None,
+            retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, p["score"],
                            p["doc_id"] in gold if gold else None, None] for p in answer.retrieved if k]  # fmt: skip
             with session_for(settings) as con:
                 results.write_prediction(con, row, score)
                 results.write_retrievals(con, retrievals)
+                if answer.features is not None and k:
+                    routers.write_route_features(
+                        con, [{"run_id": run_id, "example_id": question.id, "k": k} | answer.features]
+                    )
             if judging:
                 judging.record(unit, question, answer)
             progress(f"{method} {question.id}", number, len(units))

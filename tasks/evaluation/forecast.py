@@ -82,7 +82,7 @@ def forecast_benchmark(examples: list[Example], config: EvalConfig, settings: Se
         asyncio.run(llm.aclose())
     for forecast in forecasts.values():
         _price(forecast, run)
-        if forecast.method == "self_route":
+        if forecast.method in ("self_route", "learned_route"):
             share = lc_shares.get(forecast.k)
             forecast.notes.append(
                 "LC step for every question (no earlier run)" if share is None
@@ -107,7 +107,9 @@ def check_budget(forecast: Forecast, max_cost_usd: float) -> None:
 
 
 def _calls(run: BenchmarkRun, example: Example, method: str, k: int, lc_shares: dict[int, float]):
-    """(prompt, share of the call forecast, logprobs wanted) of each call the unit makes."""
+    """(prompt, share of the call forecast, logprobs wanted) of each call the unit makes; `learned_route` is
+    forecast as Self-Route, its most (a question it sends straight to LC saves the RAG step)."""
+    method = "self_route" if method == "learned_route" else method
     if method == "lc":
         return [(run.lc_prompt(example), 1.0, False)]
     chunks = order_chunks(method, run.retrieved.get((example.id, k), []))

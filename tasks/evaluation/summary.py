@@ -10,7 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from schemas.settings import PROJECT_ROOT, Settings
-from warehouse import results, thresholds
+from warehouse import results, routers, thresholds
 from warehouse.db import session
 
 
@@ -38,6 +38,8 @@ class EvalSummary:
     judged: list[dict] = field(default_factory=list)
     # Per k where rag and lc both ran: the oracle router (each question to the arm that answered it better).
     oracle: list[dict] = field(default_factory=list)
+    # Per k where rag and lc both ran: the oracle, Self-Route, the learned router and LC side by side.
+    routers: list[dict] = field(default_factory=list)
 
 
 def code_version() -> str:
@@ -80,9 +82,10 @@ def close_run(
         kinds, declines = results.kind_summary(con, run_id), results.decline_quality(con, run_id)
         judged = results.judge_summary(con, run_id)
         oracle = results.oracle_routing(con, run_id)
+        compared = routers.routing_comparison(con, run_id)
     summary = EvalSummary(run_id, dataset, model, status, llm_calls, cached_calls, errors, methods)
     summary.whole_context, summary.kinds, summary.declines = whole_context, kinds, declines
-    summary.judged, summary.oracle = judged, oracle
+    summary.judged, summary.oracle, summary.routers = judged, oracle, compared
     summary.decline_threshold, summary.routing_rules = choice, rules
     return summary
 
@@ -135,6 +138,30 @@ def oracle_lines(summary: EvalSummary) -> list[str]:
     return lines
 
 
+ROUTER_NAMES = {"oracle": "oracle", "self_route": "Self-Route", "learned_route": "learned router", "lc": "LC"}
+
+
+def router_lines(summary: EvalSummary) -> list[str]:
+    """Per k with Self-Route or the learned router: each router's score, token % of LC, answer steps sent to the
+    model and how often it chose the oracle's arm."""
+    lines = []
+    for k in sorted({row["k"] for row in summary.routers}):
+        rows = [row for row in summary.routers if row["k"] == k]
+        if len(rows) < 3:  # the oracle and LC alone: nothing routed
+            continue
+        parts = []
+        for row in rows:
+            part = (f"{ROUTER_NAMES[row['router']]} {row['score']:.2f} at {_pct(row['token_pct_of_lc'])}, "
+                    f"{row['llm_calls']} calls")  # fmt: skip
+            if row["router"] in ("self_route", "learned_route"):
+                part += f", {row['routed_correctly_pct']:.0f}% routed as the oracle"
+            if row["router"] == "learned_route":
+                part += f", {row['straight_to_lc']} straight to LC"
+            parts.append(part)
+        lines.append(f"routers at k={k} ({rows[0]['n']} questions): " + "; ".join(parts))
+    return lines
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
@@ -176,7 +203,7 @@ def summary_markdown(summary: EvalSummary, report: Path | None = None) -> str:
         )
     if found := notes(summary):
         lines += ["", *(f"- {note}" for note in found)]
-    if oracle := oracle_lines(summary):
+    if oracle := oracle_lines(summary) + router_lines(summary):
         lines += ["", *(f"- {line}" for line in oracle)]
     lines += _kinds_markdown(summary)
     if report is not None:

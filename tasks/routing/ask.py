@@ -1,10 +1,13 @@
-"""Answer a question over an ingested collection with Self-Route (or RAG, or LC), with checked citations.
+"""Answer a question over an ingested collection with Self-Route (or RAG, or LC, or `auto`), with checked
+citations.
 
 RAG: the top-k chunks, numbered [1]..[k], and the model is asked for a one-sentence answer, then the numbers
 of the passages it used. Self-Route: the same prompt may answer "unanswerable" (or, with a decline threshold τ
 from the latest calibrated evaluation of the model, be likely to); then the question goes to long context — the
 full text of the documents behind the retrieved chunks (every chunk, numbered, in document order), truncated in
-the middle to fit the model. Citations are checked and mapped back to document, page and chunk by
+the middle to fit the model. `auto`: the model's latest learned router for the collection's question set
+(`tasks/routing/learned.py`) sends a question it predicts needs LC straight to long context, skipping the RAG
+step, and any other to Self-Route (every question, where no router was trained). Citations are checked and mapped back to document, page and chunk by
 `tasks.routing.citations`.
 
 An answer with no word in it (empty, or a bare number such as a passage number), or one that no passage in the
@@ -26,13 +29,14 @@ from weaviate.classes.query import Filter, MetadataQuery
 from schemas.api import Citation
 from schemas.collection import collection_name
 from schemas.errors import RagrouteError
+from schemas.evaluation import QUESTION_SET
 from schemas.prices import cost_usd, load_prices, spent_usd
 from schemas.settings import Settings
 from tasks.clients.llm import LLM, Completion
 from tasks.clients.profile import endpoint_profile
 from tasks.clients.vectorstore import connect, live_collection, use_collection
 from tasks.ingestion.embed import embed_texts
-from tasks.routing import self_route
+from tasks.routing import learned, self_route
 from tasks.routing.citations import (
     Passage,
     acceptable,
@@ -44,7 +48,7 @@ from warehouse.asks import record_ask
 from warehouse.db import session
 from warehouse.results import refresh_prices
 
-ASK_METHODS = ("self_route", "rag", "lc")
+ASK_METHODS = ("self_route", "rag", "lc", "auto")
 # Array properties are only returned when asked for by name.
 PASSAGE_PROPERTIES = ["text", "doc_id", "source_path", "page", "page_spans", "chunk_index"]
 ASK_MAX_NEW_TOKENS = 128
@@ -95,11 +99,22 @@ class AskResult:
     step1_answer: str | None = None
     step1_prompt_tokens: int | None = None
     step1_completion_tokens: int | None = None
+    # What a learned router knows before any answer (`learned.RouteFeatures.record`), when asked for or routed.
+    features: dict | None = None
+    router_id: str | None = None  # `auto`: the learned router that chose the route (None: Self-Route)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["citations"] = [citation.model_dump() for citation in self.citations]
         return data
+
+
+@dataclass(frozen=True)
+class Question:
+    """An evaluated question: its id (the fold of a router trained on it) and kind."""
+
+    id: str
+    kind: str | None = None
 
 
 class AskError(RagrouteError):
@@ -117,6 +132,7 @@ def _passage(obj, number: int) -> Passage:
         chunk_index=props["chunk_index"],
         text=props["text"],
         page_spans=list(props.get("page_spans") or []),
+        score=float(obj.metadata.score or 0.0) if obj.metadata is not None else 0.0,
     )
 
 
@@ -172,6 +188,7 @@ class Asker:
         self, settings: Settings, collection: str | None = None, decline_threshold: float | None = None
     ):
         self.settings = settings
+        self.question_set = f"{QUESTION_SET}{collection or settings.collection}"
         self.collection_name = collection_name(collection or settings.collection, settings.embedding_model)
         self.profile = endpoint_profile(settings)
         self.tokenizer = self.profile.tokenizer
@@ -184,8 +201,16 @@ class Asker:
         with session(self.settings.warehouse_target) as con:
             return thresholds.latest(con, self.settings.llm_model)
 
-    def ask(self, question: str, method: str = "self_route", k: int = 5, log: bool = True) -> AskResult:
-        """Answer one question; `log` records it in the `asks` table (evaluations of QA sets do not)."""
+    def ask(
+        self,
+        question: str,
+        method: str = "self_route",
+        k: int = 5,
+        log: bool = True,
+        about: Question | None = None,
+    ) -> AskResult:
+        """Answer one question; `log` records it in the `asks` table (evaluations of QA sets do not). `about`: the
+        evaluated question it is (its features are kept, and `auto` routes it with a model that did not see it)."""
         question = question.strip()
         if not question:
             raise AskError("the question is empty")
@@ -197,7 +222,7 @@ class Asker:
         result = AskResult(
             question=question, collection=self.collection_name, method=method, route=None, answer=None
         )
-        if method == "self_route":
+        if method in ("self_route", "auto"):
             result.decline_threshold = self.threshold()
         try:
             with connect(self.settings) as client:
@@ -206,7 +231,7 @@ class Asker:
                         f"collection {self.collection_name} does not exist: run `ragroute ingest` first"
                     )
                 collection = use_collection(client, self.collection_name, self.settings)
-                asyncio.run(self._answer(collection, question, method, k, result))
+                asyncio.run(self._answer(collection, question, method, k, result, about))
         except AskError:
             raise
         except Exception as error:  # recorded with the ask, reported to the caller
@@ -219,11 +244,13 @@ class Asker:
             result.ask_id = record_ask(con, result, self.settings.llm_model)
         return result
 
-    async def _answer(self, collection, question: str, method: str, k: int, result: AskResult) -> None:
+    async def _answer(
+        self, collection, question: str, method: str, k: int, result: AskResult, about: Question | None
+    ) -> None:
         passages = retrieve_passages(collection, question, k, self.settings)
         result.retrieved = [
             {"number": p.number, "chunk_id": p.chunk_id, "doc_id": p.doc_id, "source_path": p.source_path,
-             "page": p.page}
+             "page": p.page, "score": p.score}
             for p in passages
         ]  # fmt: skip
         if not passages:  # nothing to read: the model is not asked
@@ -231,8 +258,16 @@ class Asker:
             result.cost_usd = result.spent_cost_usd = cost_usd(self.prices, self.settings.llm_model, 0, 0)
             _not_in_documents(result)
             return
+        doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
+        documents = None  # the whole documents behind the passages, read once where needed
+        if method == "auto" or (about is not None and method != "lc"):
+            documents = document_passages(collection, doc_ids, self.settings)
+            features = self._features(question, passages, documents, about)
+            result.features = features.record()
+            if method == "auto":
+                method = self._auto_route(features, about, result)
         shown: list[Passage] = []  # the passages in the prompt that gave the final answer
-        routed = await self._route(collection, question, method, passages, shown, result)
+        routed = await self._route(collection, question, method, passages, documents, shown, result)
         self._account(result, routed)
         result.error = routed.error
         if result.error is not None:
@@ -250,6 +285,7 @@ class Asker:
         question: str,
         method: str,
         passages: list[Passage],
+        documents: list[Passage] | None,
         shown: list[Passage],
         result: AskResult,
     ) -> self_route.Routed:
@@ -269,7 +305,8 @@ class Asker:
 
         async def lc() -> Completion:  # the whole documents behind the retrieved chunks
             doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
-            return await ask(document_passages(collection, doc_ids, self.settings), declinable=False)
+            whole = documents if documents is not None else document_passages(collection, doc_ids, self.settings)
+            return await ask(whole, declinable=False)
 
         try:
             return await self_route.answer(
@@ -278,6 +315,23 @@ class Asker:
         finally:
             result.llm_requests, result.cached_calls = llm.counter.requests, llm.counter.cached
             await llm.aclose()
+
+    def _features(
+        self, question: str, passages: list[Passage], documents: list[Passage], about: Question | None
+    ) -> learned.RouteFeatures:
+        joined = lambda found: "\n".join(p.text for p in found)  # noqa: E731
+        return learned.RouteFeatures(
+            question, about.kind if about else None, [p.score for p in passages],
+            self.tokenizer.count(joined(passages)), self.tokenizer.count(joined(documents)),
+        )  # fmt: skip
+
+    def _auto_route(self, features: learned.RouteFeatures, about: Question | None, result: AskResult) -> str:
+        """`lc` where the latest learned router predicts the question needs long context, else `self_route`."""
+        router = learned.latest_router(self.settings, self.question_set, self.settings.llm_model)
+        if router is None:
+            return "self_route"
+        result.router_id = router.router_id
+        return "lc" if router.needs_lc_for(features, about.id if about else None) else "self_route"
 
     def _account(self, result: AskResult, routed: self_route.Routed) -> None:
         """Tokens and dollars of every call on the way, Self-Route's RAG step and its decline probability."""

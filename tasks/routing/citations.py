@@ -47,6 +47,7 @@ class Passage:
     chunk_index: int
     text: str
     page_spans: list[int] = field(default_factory=list)
+    score: float = 0.0  # the retrieval score (0 for a passage of the whole documents)
 
     def page_of(self, sentence: str) -> int:
         """The page a sentence of this passage is on (a passage may span a page break)."""

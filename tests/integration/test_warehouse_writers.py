@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,10 +24,11 @@ from schemas.documents import Chunk, IngestSummary, QuarantineRecord
 from schemas.prices import Price
 from schemas.questions import Candidate
 from schemas.settings import DuckLakeTarget
+from tasks.routing import learned
 from tasks.routing.ask import AskResult
 from tasks.testbed.postgres import lake_target
 from tests.conftest import TEST_DATA_DIR
-from warehouse import asks, checks, manifest, questions, regressions, results, runs, thresholds
+from warehouse import asks, checks, manifest, questions, regressions, results, routers, runs, thresholds
 from warehouse.copy import CopyRefused, copy_warehouse
 from warehouse.db import connect, session, transaction, utc_now
 from warehouse.llm_cache import open_response_cache
@@ -237,6 +239,34 @@ def case_judgments(target: Target, tmp_path: Path) -> None:
             ("lc", "declined", None, None),
             ("rag", "supported", None, 0.001),
         ]
+
+
+@case("routers.write_route_features", "routers.write_router")
+def case_routers(target: Target, tmp_path: Path) -> None:
+    """Features and outcomes become training rows; a trained router goes in as a blob and comes back whole."""
+    features = {"question": "Who built the ship?", "kind": "single", "top_score": 0.9, "score_margin": 0.2,
+                "score_spread": 0.5, "retrieved": 3, "rag_tokens": 300, "doc_tokens": 4000}  # fmt: skip
+    with session(target) as con:
+        results.start_run(con, "r1", "mini", ["rag", "lc"], {}, "v", "m", "http://llm")
+        for example, rag, lc in (("e1", 1.0, 1.0), ("e2", 0.0, 1.0)):
+            results.write_prediction(con, _prediction(example, "rag"), ("f1", rag))
+            results.write_prediction(con, _prediction(example, "lc"), ("f1", lc))
+            key = {"run_id": "r1", "example_id": example, "k": 3}
+            routers.write_route_features(con, [key | features])
+            routers.write_route_features(con, [key | features | {"top_score": 0.8}])
+        results.finish_run(con, "r1", "completed")
+        rows = routers.training_rows(con, "m", "mini")
+        assert [(r["example_id"], r["top_score"], r["needs_lc"]) for r in rows] == [("e1", 0.8, False),
+                                                                                    ("e2", 0.8, True)]  # fmt: skip
+    trained = learned.train(rows)
+    with session(target) as con:
+        routers.write_router(con, "m", "mini", learned.FEATURES_VERSION, trained, trained.dump())
+        time.sleep(0.01)
+        newest = routers.write_router(con, "m", "mini", learned.FEATURES_VERSION, trained, trained.dump())
+        router_id, blob = routers.latest_router(con, "m", "mini")
+        assert router_id == newest and _count(con, "routers") == 2 and _count(con, "route_features") == 2
+    loaded = learned.TrainedRouter.load(blob, router_id)
+    assert (loaded.fold_of, loaded.cv_accuracy) == (trained.fold_of, trained.cv_accuracy)
 
 
 @case("results.write_retrievals")
