@@ -24,6 +24,8 @@ from flows.questions import follow_task
 from schemas.evaluation import QUESTION_SET, EvalConfig
 from schemas.plan import NightlyPlan, load_plan
 from schemas.settings import Settings, apply_library_environment, get_settings
+from tasks.evaluation.benchmark import BudgetExceeded
+from tasks.evaluation.forecast import NightBudget
 from tasks.evaluation.nightly import dataset_fingerprint, run_id_for, source_fingerprint, to_retry
 from tasks.evaluation.regression import Comparison, RegressionDetected, check_regression
 from tasks.evaluation.run import run_evaluation
@@ -119,7 +121,8 @@ def regression_task(settings: Settings, plan: NightlyPlan, summary: EvalSummary,
             if comparison.reason:  # a drop beyond the threshold, within chance
                 print(f"- {comparison.method} k={comparison.k}: {comparison.reason}")
     else:
-        print(f"{summary.dataset}: no baseline run to compare with yet")
+        print(f"{summary.dataset}: no baseline run of the same data to compare with (a first run, or its examples, "
+              "questions or documents changed)")  # fmt: skip
     return failure
 
 
@@ -142,7 +145,8 @@ def nightly_flow(plan_path: str | None = None) -> dict:
         )
         print(f"{source.path}: {summary.status}, {summary.documents_changed} changed")
 
-    failures, runs = [], []
+    failures, stops, runs = [], [], []
+    budget = NightBudget(plan.budget_usd)
     for evaluation in plan.evaluations:
         generation: list[str] = []
         if evaluation.dataset.startswith(QUESTION_SET):  # its questions follow the collection's documents first
@@ -150,8 +154,22 @@ def nightly_flow(plan_path: str | None = None) -> dict:
             for line in generation:
                 print(line)
         fingerprint = fingerprint_dataset(evaluation, settings)
-        state = evaluate_cached(evaluation, fingerprint, settings, return_state=True)
-        summary, reused = state.result(), state.name == "Cached"
+        capped = budget.cap(evaluation)
+        if capped is None:
+            stops.append(f"{evaluation.dataset}: not evaluated: the plan's budget_usd ${plan.budget_usd:.4f} is spent")
+            print(stops[-1])
+            continue
+        state = evaluate_cached(capped, fingerprint, settings, return_state=True)
+        outcome = state.result(raise_on_failure=False)
+        if isinstance(outcome, BudgetExceeded):
+            stops.append(f"{evaluation.dataset}: {outcome}")
+            print(stops[-1])
+            continue
+        if isinstance(outcome, BaseException):
+            raise outcome
+        summary, reused = outcome, state.name == "Cached"
+        if not reused:
+            budget.charge(summary.methods)
         report = write_report(settings, summary)
         publish_artifacts(summary, report)
         calls = (0, 0) if reused else (summary.llm_calls, summary.cached_calls)
@@ -170,5 +188,7 @@ def nightly_flow(plan_path: str | None = None) -> dict:
         description="Regression check of the nightly run",
     )
     if failures:
-        raise RegressionDetected("\n".join(failures))
-    return {"runs": runs}
+        raise RegressionDetected("\n".join(failures + stops))
+    if stops:
+        raise BudgetExceeded("\n".join(stops))
+    return {"runs": runs, "spent_usd": budget.spent}

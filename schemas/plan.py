@@ -39,6 +39,9 @@ class NightlyPlan(BaseModel):
     sources: list[Source] = Field(default_factory=list)
     evaluations: list[EvalConfig] = Field(default_factory=list)
     regression: Regression = Field(default_factory=Regression)
+    # The night's spend cap in dollars over all evaluations: each is capped at what the earlier ones left
+    # (and at its own max_cost_usd); one that would pass it stops before its first call, or once its spend does.
+    budget_usd: float | None = Field(default=None, gt=0)
 
 
 def load_plan(path: Path) -> NightlyPlan:

@@ -21,6 +21,25 @@ def baseline_of(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     return row[0] if row else None
 
 
+def incomparable(con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id: str) -> str | None:
+    """Why the baseline's scores cannot be compared with the run's, or None when they can: another data set or
+    model, or other data (`config.data_fingerprint`, where both runs recorded it)."""
+    row = con.execute(
+        """SELECT r.dataset, b.dataset, r.model, b.model, r.config->>'data_fingerprint', b.config->>'data_fingerprint'
+           FROM eval_runs r, eval_runs b WHERE r.run_id = ? AND b.run_id = ?""",
+        [run_id, baseline_run_id],
+    ).fetchone()
+    if row is None:
+        return "no such run in the warehouse"
+    dataset, base_dataset, model, base_model, data, base_data = row
+    if (dataset, model) != (base_dataset, base_model):
+        return f"it evaluated {base_dataset} with {base_model}, not {dataset} with {model}"
+    if data and base_data and data != base_data:
+        return ("it read other data (examples, questions or the collection's documents changed): pin a run of the "
+                "same data, or use the previous one")  # fmt: skip
+    return None
+
+
 def paired_methods(con: duckdb.DuckDBPyConnection, run_id: str, baseline_run_id: str) -> list[tuple]:
     """(method, k, score, baseline score, list cost, baseline list cost) for each method and k present in both runs."""
     return con.execute(

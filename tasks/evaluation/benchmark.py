@@ -41,6 +41,7 @@ from tasks.clients.llm import LLM, Completion
 from tasks.clients.profile import EndpointProfile, endpoint_profile
 from tasks.clients.vectorstore import connect, replication_factor, use_collection
 from tasks.evaluation import longbench_v2, scoring
+from tasks.evaluation.nightly import data_fingerprint
 from tasks.evaluation.predictions import Answer, Unit, prediction_row
 from tasks.evaluation.retrieval import (
     RetrievedChunk,
@@ -204,7 +205,8 @@ class BenchmarkRun:
                 "embedding_model": self.settings.embedding_model,
                 "longbench_v2_prompt": self.config.longbench_v2_prompt,
                 "endpoint_profile": self.profile.record(),
-                "router_id": self.router.router_id if self.router else None}  # fmt: skip
+                "router_id": self.router.router_id if self.router else None,
+                "data_fingerprint": data_fingerprint(self.examples, self.settings, None)}  # fmt: skip
 
     def retrieve(self, units: list[tuple[Example, str, int]], record: bool = True) -> None:
         """Index each needed context once and retrieve top-k for every (example, k) still to answer; the

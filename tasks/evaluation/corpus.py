@@ -18,8 +18,9 @@ from schemas.evaluation import ASKED, QUESTION_SET, EvalConfig
 from schemas.settings import Settings
 from tasks.clients.llm import LLM
 from tasks.evaluation import scoring
-from tasks.evaluation.benchmark import Progress
+from tasks.evaluation.benchmark import BudgetExceeded, Progress
 from tasks.evaluation.judge import JUDGE_PROMPT_VERSION, judge
+from tasks.evaluation.nightly import data_fingerprint
 from tasks.evaluation.predictions import Answer, Unit, prediction_row
 from tasks.evaluation.summary import EvalSummary, close_run, code_version
 from tasks.routing.ask import ASK_METHODS, NOT_IN_DOCUMENTS, Asker, AskResult, Question
@@ -104,6 +105,19 @@ def _answer(asked: AskResult) -> Answer:
     )  # fmt: skip
 
 
+def _store(settings: Settings, unit: Unit, question: CorpusQuestion, answer: AskResult, row: dict, score) -> None:
+    """The prediction, its retrieved chunks (checked against the gold documents) and its route features."""
+    gold, k = set(question.gold_doc_ids), unit.k
+    retrievals = [[unit.run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, p["score"],
+                   p["doc_id"] in gold if gold else None, None] for p in answer.retrieved if k]  # fmt: skip
+    with session_for(settings) as con:
+        results.write_prediction(con, row, score)
+        results.write_retrievals(con, retrievals)
+        if answer.features is not None and k:
+            routers.write_route_features(con, [{"run_id": unit.run_id, "example_id": question.id, "k": k}
+                                               | answer.features])  # fmt: skip
+
+
 def evaluate_corpus(
     questions: list[CorpusQuestion], config: EvalConfig, settings: Settings, progress: Progress | None = None
 ) -> EvalSummary:
@@ -125,7 +139,8 @@ def evaluate_corpus(
             run_id,
             dataset,
             methods,
-            {"collection": asker.collection_name, "ks": config.k},
+            {"collection": asker.collection_name, "ks": config.k,
+             "data_fingerprint": data_fingerprint(questions, settings, config.collection)},
             code_version(),
             settings.llm_model,
             settings.llm_base_url,
@@ -138,6 +153,7 @@ def evaluate_corpus(
              for k in ([0] if m == "lc" else config.k) if (q.id, m, k) not in done]  # fmt: skip
     judging = Judge(settings, asker) if settings.judge_model else None
     errors = requests = cached = 0
+    spent, budget = 0.0, config.max_cost_usd
     try:
         for number, (question, method, k) in enumerate(units, start=1):
             about = Question(question.id, question.kind)
@@ -147,20 +163,21 @@ def evaluate_corpus(
             references.keep(question, method, answer)
             unit = Unit(run_id, question.id, dataset, method, k, "hybrid", settings.llm_model)
             scored = partial(_score, question=references.scored(question))
-            row, score = prediction_row(unit, _answer(answer), references.metric(question), scored)
-            gold = set(question.gold_doc_ids)
-            retrievals = [[run_id, question.id, k, "hybrid", p["number"], p["chunk_id"], 0, p["score"],
-                           p["doc_id"] in gold if gold else None, None] for p in answer.retrieved if k]  # fmt: skip
-            with session_for(settings) as con:
-                results.write_prediction(con, row, score)
-                results.write_retrievals(con, retrievals)
-                if answer.features is not None and k:
-                    routers.write_route_features(
-                        con, [{"run_id": run_id, "example_id": question.id, "k": k} | answer.features]
-                    )
+            _store(settings, unit, question, answer, *prediction_row(unit, _answer(answer),
+                                                                     references.metric(question), scored))  # fmt: skip
             if judging:
                 judging.record(unit, question, answer)
             progress(f"{method} {question.id}", number, len(units))
+            spent += answer.spent_cost_usd or 0.0
+            if budget is not None and spent > budget and number < len(units):
+                raise BudgetExceeded(
+                    f"run {run_id} stopped after {number} of {len(units)} answers: it spent ${spent:.4f}, above "
+                    f"--max-cost-usd ${budget:.4f}; resume it with --run-id {run_id}"
+                )
+    except Exception:
+        with session_for(settings) as con:
+            results.finish_run(con, run_id, "failed")
+        raise
     finally:
         if judging:
             judging.close()

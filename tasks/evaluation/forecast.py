@@ -4,8 +4,10 @@ response cache, and priced. No LLM call is made and no run is recorded.
 
 Completion tokens are forecast at their limit (each call's `max_tokens`), so list and spent dollars are upper
 bounds on the answers' side. Self-Route's LC step is forecast for the share of questions its first step sent to
-LC in the latest completed run of the same data set, model and k, or for every question when there is none.
-Benchmark data sets only: a collection's questions are answered through `ragroute ask`, not forecast yet.
+LC in the latest completed run of the same data set, model and k, or for every question when there is none;
+`learned_route` as Self-Route, its most. A collection's questions are forecast as `ragroute ask` prompts them
+(retrieval from the collection; LC: the documents behind the retrieved chunks); the stricter second prompt
+`ask` sends after an answer no passage supports is not forecast.
 """
 
 from __future__ import annotations
@@ -13,19 +15,19 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from schemas.benchmarks import Example, uses_chat_template
-from schemas.errors import RagrouteError
+from schemas.benchmarks import CorpusQuestion, Example, uses_chat_template
 from schemas.evaluation import EvalConfig
+from schemas.prices import Price
 from schemas.settings import Settings
 from tasks.clients.llm import LLM
+from tasks.clients.profile import EndpointProfile
+from tasks.clients.vectorstore import connect, use_collection
 from tasks.evaluation.benchmark import BenchmarkRun, BudgetExceeded, plan_units
+from tasks.evaluation.corpus import ASK_METHOD_OF, corpus_dataset
 from tasks.evaluation.retrieval import order_chunks
+from tasks.routing.ask import ASK_MAX_NEW_TOKENS, Asker
 from warehouse import results
 from warehouse.db import session_for
-
-
-class ForecastUnavailable(RagrouteError):
-    """The data set is not one a forecast covers (a collection's questions, replayed asks, a corpus QA file)."""
 
 
 @dataclass
@@ -76,19 +78,76 @@ def forecast_benchmark(examples: list[Example], config: EvalConfig, settings: Se
         for example, method, k in units:
             forecast = forecasts.setdefault((method, k), MethodForecast(method, k))
             forecast.units += 1
+            chat, max_new = uses_chat_template(example.dataset), run.max_new_tokens(example)
             for prompt, share, logprobs in _calls(run, example, method, k, lc_shares):
-                _count(forecast, run, llm, example, prompt, share, logprobs)
+                tokens = _prompt_tokens(run.profile, prompt, chat)
+                _count(forecast, llm.holds(prompt, max_new, want_logprobs=logprobs, chat=chat), tokens, max_new,
+                       share)  # fmt: skip
     finally:
         asyncio.run(llm.aclose())
-    for forecast in forecasts.values():
-        _price(forecast, run)
-        if forecast.method in ("self_route", "learned_route"):
-            share = lc_shares.get(forecast.k)
-            forecast.notes.append(
+    return _priced(Forecast(run.config.dataset, run.model, list(forecasts.values())), run.prices, lc_shares)
+
+
+def forecast_corpus(questions: list[CorpusQuestion], config: EvalConfig, settings: Settings) -> Forecast:
+    """The forecast of a collection's questions answered through `ask` (`evaluate_corpus`), as a new run would."""
+    config = config.with_defaults(settings)
+    asker = Asker(settings, config.collection, config.decline_threshold)
+    threshold, dataset = asker.threshold(), corpus_dataset(config.dataset)
+    lc_shares = _lc_shares(settings, dataset, settings.llm_model)
+    llm = LLM(settings, count_tokens=asker.tokenizer.count)
+    forecasts: dict[tuple[str, int], MethodForecast] = {}
+    try:
+        with connect(settings) as client:
+            collection = use_collection(client, asker.collection_name, settings)
+            for question in questions:
+                for method in [m for m in config.methods if m in ASK_METHOD_OF]:
+                    for k in [0] if method == "lc" else config.k:
+                        forecast = forecasts.setdefault((method, k), MethodForecast(method, k))
+                        forecast.units += 1
+                        calls = asker.planned_calls(collection, question.question, ASK_METHOD_OF[method],
+                                                    k or settings.eval_top_k, threshold, lc_shares.get(k, 1.0))  # fmt: skip
+                        for prompt, share, logprobs in calls:
+                            tokens = _prompt_tokens(asker.profile, prompt, chat=True)
+                            _count(forecast, llm.holds(prompt, ASK_MAX_NEW_TOKENS, want_logprobs=logprobs), tokens,
+                                   ASK_MAX_NEW_TOKENS, share)  # fmt: skip
+    finally:
+        asyncio.run(llm.aclose())
+    return _priced(Forecast(dataset, settings.llm_model, list(forecasts.values())), asker.prices, lc_shares)
+
+
+def _priced(forecast: Forecast, prices: dict[str, Price], lc_shares: dict[int, float]) -> Forecast:
+    """Each method's dollars, and how much of Self-Route's LC step was forecast."""
+    for method in forecast.methods:
+        _price(method, prices.get(forecast.model))
+        if method.method in ("self_route", "learned_route"):
+            share = lc_shares.get(method.k)
+            method.notes.append(
                 "LC step for every question (no earlier run)" if share is None
                 else f"LC step for {share:.0%} of questions, as in the latest run"
             )
-    return Forecast(run.config.dataset, run.model, list(forecasts.values()))
+    return forecast
+
+
+@dataclass
+class NightBudget:
+    """A nightly plan's `budget_usd`, shared by its evaluations in order: each runs capped at what is left."""
+
+    total: float | None
+    spent: float = 0.0
+
+    def cap(self, evaluation: EvalConfig) -> EvalConfig | None:
+        """The evaluation with its `max_cost_usd` lowered to what is left; None when nothing is."""
+        if self.total is None:
+            return evaluation
+        left = self.total - self.spent
+        if left <= 0:
+            return None
+        own = evaluation.max_cost_usd
+        return evaluation.model_copy(update={"max_cost_usd": left if own is None else min(own, left)})
+
+    def charge(self, methods: list[dict]) -> None:
+        """Add what a run's calls were billed (`method_summary` rows; answers from the cache cost nothing)."""
+        self.spent += sum(row["spent_cost_usd"] or 0.0 for row in methods)
 
 
 def check_budget(forecast: Forecast, max_cost_usd: float) -> None:
@@ -119,12 +178,8 @@ def _calls(run: BenchmarkRun, example: Example, method: str, k: int, lc_shares: 
     return calls
 
 
-def _count(forecast: MethodForecast, run: BenchmarkRun, llm: LLM, example: Example, prompt: str, share: float,
-           logprobs: bool) -> None:  # fmt: skip
-    chat = uses_chat_template(example.dataset)
-    max_new = run.max_new_tokens(example)
-    tokens = _prompt_tokens(run, prompt, chat)
-    cached = llm.holds(prompt, max_new, want_logprobs=logprobs, chat=chat)
+def _count(forecast: MethodForecast, cached: bool, tokens: int, max_new: int, share: float) -> None:
+    """Add one call: `share` of its prompt tokens and completion limit (of those spent, unless `cached`)."""
     forecast.calls += 1
     forecast.cached += cached
     forecast.prompt_tokens += round(share * tokens)
@@ -134,18 +189,17 @@ def _count(forecast: MethodForecast, run: BenchmarkRun, llm: LLM, example: Examp
         forecast.spent_completion_tokens += round(share * max_new)
 
 
-def _prompt_tokens(run: BenchmarkRun, prompt: str, chat: bool) -> int:
+def _prompt_tokens(profile: EndpointProfile, prompt: str, chat: bool) -> int:
     """The prompt's tokens as the server counts them: with its chat template where the tokenizer knows it."""
-    tokenizer = run.tokenizer
+    tokenizer = profile.tokenizer
     if not chat:
         return tokenizer.count(prompt)
     if tokenizer.count_chat is not None:
         return tokenizer.count_chat(prompt)
-    return tokenizer.count(prompt) + run.profile.template_tokens
+    return tokenizer.count(prompt) + profile.template_tokens
 
 
-def _price(forecast: MethodForecast, run: BenchmarkRun) -> None:
-    price = run.prices.get(run.model)
+def _price(forecast: MethodForecast, price: Price | None) -> None:
     if price is None:
         return
     forecast.list_cost_usd = price.cost_usd(forecast.prompt_tokens, forecast.max_completion_tokens)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from schemas.collection import collection_name
 from schemas.documents import IngestSummary
@@ -49,14 +52,19 @@ def collection_state(settings: Settings, collection: str | None) -> list[tuple[s
     return sorted((d.doc_id, d.content_sha256, d.status) for d in documents.values())
 
 
+def data_fingerprint(items: Sequence[BaseModel], settings: Settings, collection: str | None) -> str:
+    """What an evaluation reads, and nothing else: the examples (or the question set's questions) and the
+    documents of the collection it retrieves from. Two runs are comparable only when theirs are the same."""
+    records = [item.model_dump(mode="json") for item in items]
+    return _digest(records, collection_state(settings, collection))[:16]
+
+
 def dataset_fingerprint(evaluation: EvalConfig, settings: Settings) -> str:
     """Changes with the data, the evaluation's configuration, the documents of the collection it retrieves
     from, the model and endpoint, and the code."""
     loaded = load_and_quarantine(evaluation.dataset, settings, evaluation.limit)
-    records = [item.model_dump(mode="json") for item in loaded.examples + loaded.questions]
     return _digest(
-        records,
-        collection_state(settings, evaluation.collection),
+        data_fingerprint(loaded.examples + loaded.questions, settings, evaluation.collection),
         evaluation.with_defaults(settings).model_dump(exclude={"baseline", "max_cost_usd"}),
         settings.llm_model,
         settings.llm_base_url,

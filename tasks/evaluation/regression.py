@@ -1,7 +1,8 @@
 """Compare an evaluation run with a baseline run: a score drop beyond the threshold that is more than chance, or
 a cost rise beyond the threshold, fails.
 
-The baseline is the previous completed run of the same data set and model, or a pinned run id. A score drop is
+The baseline is the previous completed run of the same data set and model that read the same data (examples or
+questions, and the collection's documents), or a pinned run id, refused when it read other data. A score drop is
 judged per example on the examples both runs answered (`tasks/evaluation/significance.py`): it fails only when
 the paired test says it is more than chance; a larger drop within chance passes, with its interval as the
 reason. Every comparison is stored in `regression_checks`, passed or not, with the interval.
@@ -21,6 +22,11 @@ from warehouse.db import utc_now
 
 class RegressionDetected(RagrouteError):
     """At least one method got worse than the thresholds allow; the message lists them."""
+
+
+class IncomparableBaseline(RegressionDetected):
+    """A pinned baseline evaluated other data (another data set or model, other examples, questions or
+    documents): its scores say nothing about the run's."""
 
 
 @dataclass
@@ -111,6 +117,8 @@ def check_regression(
     baseline = baseline_run_id or regressions.baseline_of(con, run_id)
     if baseline is None:
         return []
+    if baseline_run_id and (why := regressions.incomparable(con, run_id, baseline_run_id)):
+        raise IncomparableBaseline(f"run {run_id} cannot be checked against baseline {baseline_run_id}: {why}")
     comparisons = compare(con, run_id, baseline, max_score_drop, max_cost_rise_pct)
     record(con, run_id, baseline, comparisons)
     failed = [c for c in comparisons if not c.passed]

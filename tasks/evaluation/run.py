@@ -8,7 +8,7 @@ from schemas.settings import Settings
 from tasks.evaluation.benchmark import Progress, evaluate_benchmark
 from tasks.evaluation.corpus import evaluate_corpus
 from tasks.evaluation.datasets import LoadedDataset, load_and_quarantine
-from tasks.evaluation.forecast import Forecast, ForecastUnavailable, check_budget, forecast_benchmark
+from tasks.evaluation.forecast import Forecast, check_budget, forecast_benchmark, forecast_corpus
 from tasks.evaluation.summary import EvalSummary
 
 
@@ -27,10 +27,7 @@ def run_evaluation(config: EvalConfig, settings: Settings, progress: Progress | 
 def forecast_evaluation(config: EvalConfig, settings: Settings, loaded: LoadedDataset | None = None) -> Forecast:
     """What the evaluation would ask and spend (`tasks/evaluation/forecast.py`), without asking."""
     loaded = loaded or load_and_quarantine(config.dataset, settings, config.limit)
-    if not loaded.examples:
-        raise ForecastUnavailable(
-            f"{config.dataset}: a forecast covers benchmark data sets; a collection's questions are answered "
-            "through `ragroute ask` and not forecast yet"
-        )
-    return forecast_benchmark(loaded.examples, config, settings)
+    if loaded.examples:
+        return forecast_benchmark(loaded.examples, config, settings)
+    return forecast_corpus(loaded.questions, config, settings)
 

@@ -316,6 +316,28 @@ class Asker:
             result.llm_requests, result.cached_calls = llm.counter.requests, llm.counter.cached
             await llm.aclose()
 
+    def planned_calls(
+        self, collection, question: str, method: str, k: int, threshold: float | None, lc_share: float
+    ) -> list[tuple[str, float, bool]]:
+        """(prompt, share of the call, logprobs wanted) of each call `ask` would first make for the question: a
+        forecast (`auto` as Self-Route, its most; Self-Route's LC step for `lc_share` of questions)."""
+        passages = retrieve_passages(collection, question, k, self.settings)
+        if not passages:
+            return []
+
+        def prompt(candidates: list[Passage], declinable: bool) -> str:
+            return self._fit(build_prompt(question, candidates, declinable), candidates)[0]
+
+        def lc() -> str:
+            doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
+            return prompt(document_passages(collection, doc_ids, self.settings), False)
+
+        if method == "lc":
+            return [(lc(), 1.0, False)]
+        if method == "rag":
+            return [(prompt(passages, False), 1.0, False)]
+        return [(prompt(passages, True), 1.0, threshold is not None), (lc(), lc_share, False)]
+
     def _features(
         self, question: str, passages: list[Passage], documents: list[Passage], about: Question | None
     ) -> learned.RouteFeatures:

@@ -14,6 +14,7 @@ from tasks.evaluation.run import run_evaluation
 from tasks.ingestion.run import ingest
 from tasks.questions.review import import_questions
 from tasks.routing.ask import Asker
+from tasks.routing.learned import train_and_store
 from tests.support.readers import warehouse_rows
 
 COLLECTION = "Replay"
@@ -85,3 +86,42 @@ def test_asked_questions_are_replayed_against_lc_and_judged(collection):
     assert verdicts[0][0] == 4
     resumed = run_evaluation(config.model_copy(update={"run_id": summary.run_id}), settings)
     assert resumed.llm_calls == 0 and resumed.judged == summary.judged  # nothing left to answer or judge
+
+
+def test_a_router_trained_on_the_question_set_routes_eval_and_ask(collection, tmp_path):
+    """`router train --collection` learns from the question set's RAG and LC outcomes (the features stored with
+    each retrieval); `learned_route` and `ask --method auto` then take LC's one step or Self-Route's, whose
+    answers the cache already holds."""
+    settings = collection
+    reviewed = tmp_path / "reviewed.jsonl"
+    reviewed.write_text("\n".join(json.dumps(question) for question in QUESTIONS))
+    import_questions(settings, reviewed, COLLECTION)
+    tau = 0.9  # pinned: the runs calibrate none, so both Self-Route steps send the same prompts
+    config = EvalConfig(collection=COLLECTION, methods=["lc", "rag", "self_route"], k=[2], decline_threshold=tau)
+    outcomes = run_evaluation(config, settings)
+    features = warehouse_rows(
+        settings, "SELECT question, retrieved, doc_tokens >= rag_tokens AND rag_tokens > 0 FROM route_features WHERE run_id = ?",
+        [outcomes.run_id],
+    )  # fmt: skip
+    assert sorted(features) == sorted((q["question"], 2, True) for q in QUESTIONS)
+    router = train_and_store(settings, f"questions:{COLLECTION}", settings.llm_model)
+    assert (router.questions, router.examples) == (3, 3) and outcomes.run_id in router.training_runs
+
+    routed = run_evaluation(config.model_copy(update={"methods": ["learned_route"]}), settings)
+    assert routed.status == "completed" and routed.llm_calls == 0  # every step's answer was in the cache
+    steps = warehouse_rows(
+        settings,
+        """SELECT l.route, l.step1_prediction IS NULL, l.prediction = CASE WHEN l.step1_prediction IS NULL
+                  THEN lc.prediction ELSE s.prediction END
+           FROM predictions l
+           JOIN predictions s ON s.example_id = l.example_id AND s.run_id = ? AND s.method = 'self_route'
+           JOIN predictions lc ON lc.example_id = l.example_id AND lc.run_id = ? AND lc.method = 'lc'
+           WHERE l.run_id = ? AND l.method = 'learned_route'""",
+        [outcomes.run_id, outcomes.run_id, routed.run_id],
+    )
+    assert len(steps) == 3 and all(same for *_, same in steps)
+    assert all(route == "lc" for route, straight, _ in steps if straight)
+
+    answer = Asker(settings, COLLECTION, tau).ask(QUESTIONS[1]["question"], method="auto", k=2)
+    assert answer.error is None and answer.router_id == router.router_id and answer.features["retrieved"] == 2
+    assert answer.route in ("rag", "lc") and answer.llm_requests == 0  # the same steps as the evaluation's

@@ -154,12 +154,14 @@ def plan_file(tmp_path):
     write_jsonl(generate(), tmp_path / "nightly-mini.jsonl")
     path = tmp_path / "plan.yaml"
 
-    def write(max_cost_rise_pct: float = 20.0, baseline: str = "previous") -> str:
+    def write(max_cost_rise_pct: float = 20.0, baseline: str = "previous", limit: int = 2,
+              budget_usd: float | None = None) -> str:  # fmt: skip
         path.write_text(
             f"sources:\n  - path: docs\n    collection: NightlySources\n"
-            f"evaluations:\n  - dataset: nightly-mini.jsonl\n    methods: [rag, lc]\n    k: [3]\n    limit: 2\n"
+            f"evaluations:\n  - dataset: nightly-mini.jsonl\n    methods: [rag, lc]\n    k: [3]\n    limit: {limit}\n"
             f"    baseline: {baseline}\n"
             f"regression:\n  max_score_drop: 2.0\n  max_cost_rise_pct: {max_cost_rise_pct}\n"
+            + (f"budget_usd: {budget_usd}\n" if budget_usd else "")
         )
         return str(path)
 
@@ -186,8 +188,15 @@ def test_nightly_skips_unchanged_work_and_fails_on_regression(priced, plan_file)
             state = nightly_flow(
                 plan_file(max_cost_rise_pct=-1000, baseline=first["runs"][0]["run_id"]), return_state=True
             )
+            # New work (three examples) under a night's budget below its forecast: stopped before any call.
+            over = nightly_flow(plan_file(limit=3, budget_usd=1e-9), return_state=True)
+            # Unchanged work costs nothing: the same tiny budget lets the cached evaluation through.
+            within = nightly_flow(plan_file(budget_usd=1e-9))
         finally:
             get_settings.cache_clear()
+    assert over.is_failed() and "nothing was asked" in str(over.result(raise_on_failure=False))
+    assert within["runs"][0]["reused"] and within["spent_usd"] == 0
+    assert warehouse_rows(settings, "SELECT count(*) FROM eval_runs WHERE config->>'limit' = '3'") == [(0,)]
     assert state.is_failed()
     assert "regressed against baseline" in state.message or "regressed" in str(
         state.result(raise_on_failure=False)

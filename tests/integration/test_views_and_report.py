@@ -15,7 +15,10 @@ import pytest
 from schemas.evaluation import EvalConfig
 from tasks.evaluation.benchmark import evaluate_benchmark as evaluate
 from tasks.evaluation.datasets import load_dataset
+from tasks.evaluation.summary import EvalSummary, router_lines
 from tasks.ingestion.run import ingest
+from tasks.routing.learned import train_and_store
+from warehouse import routers
 from warehouse.browser_check import check_report
 from warehouse.report import CHARTS, build_report
 
@@ -33,6 +36,9 @@ VIEW_COLUMNS = {
     "regression_vs_baseline": {"run_id", "baseline_run_id", "method", "score_delta", "list_cost_delta_usd"},
     "self_route_steps": {"run_id", "k", "example_id", "rag_tokens", "rag_score", "lc_tokens", "lc_score"},
     "oracle_routing": {"run_id", "k", "oracle_score", "oracle_token_pct_of_lc", "oracle_rag_pct", "self_route_gap"},
+    "router_outcomes": {"run_id", "example_id", "k", "question", "top_score", "doc_tokens", "needs_lc"},
+    "routing_comparison": {"run_id", "k", "router", "score", "token_pct_of_lc", "llm_calls", "straight_to_lc",
+                           "routed_correctly_pct"},
 }  # fmt: skip
 
 
@@ -44,7 +50,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def filled(running_services, tmp_path_factory):
-    """A warehouse with an ingest run and two real evaluation runs of the mini benchmark (with a k sweep)."""
+    """A warehouse with an ingest run and two real evaluation runs of the mini benchmark (with a k sweep); a
+    learned router trained on the first routes the second's `learned_route`."""
     settings = running_services
     docs = tmp_path_factory.mktemp("docs")
     (docs / "a.txt").write_text("The harbour master keeps the tide tables in the blue office. " * 30)
@@ -53,7 +60,8 @@ def filled(running_services, tmp_path_factory):
     examples = load_dataset("mini", settings, limit=2).examples
     config = EvalConfig(dataset="mini", methods=["lc", "rag", "self_route"], k=[1, 3])
     first = evaluate(examples, config, settings)
-    second = evaluate(examples, config, settings)
+    train_and_store(settings, "mini", settings.llm_model)
+    second = evaluate(examples, config.model_copy(update={"methods": [*config.methods, "learned_route"]}), settings)
     return settings, first.run_id, second.run_id
 
 
@@ -107,6 +115,41 @@ def test_views_hold_sane_values(filled):
         settings, "SELECT count(*) FROM ingest_health WHERE reason_kind = 'empty file (0 bytes)'"
     )
     assert health[0][0] >= 1
+
+
+def test_the_learned_router_trained_on_the_first_run_routes_the_second(filled):
+    """The router trained on the first run's outcomes routes the rerun: a question it sends to LC takes LC's one
+    step, any other Self-Route's steps, all of them answers already in the cache; the summary puts the oracle,
+    Self-Route, the learned router and LC side by side."""
+    settings, run, rerun = filled
+    _, trained = _query(settings, "SELECT router_id, training_runs, questions, examples FROM routers")
+    _, config = _query(settings, "SELECT config->>'router_id' FROM eval_runs WHERE run_id = ?", [rerun])
+    assert trained == [(config[0][0], json.dumps([run]), 2, 4)]  # 2 questions at k = 1 and 3
+    _, steps = _query(
+        settings,
+        """SELECT l.route, l.step1_prediction IS NULL, l.prediction, l.cached,
+                  CASE WHEN l.step1_prediction IS NULL THEN lc.prediction ELSE s.prediction END
+           FROM predictions l
+           JOIN predictions s ON s.run_id = l.run_id AND s.example_id = l.example_id AND s.method = 'self_route'
+                AND s.k = l.k
+           JOIN predictions lc ON lc.run_id = l.run_id AND lc.example_id = l.example_id AND lc.method = 'lc'
+           WHERE l.run_id = ? AND l.method = 'learned_route'""",
+        [rerun],
+    )
+    assert len(steps) == 4
+    assert all(prediction == same and cached for _, _, prediction, cached, same in steps)
+    assert all(route == "lc" for route, straight, *_ in steps if straight)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        compared = routers.routing_comparison(con, rerun)
+    assert [(row["k"], row["router"]) for row in compared] == [
+        (k, router) for k in (1, 3) for router in ("oracle", "self_route", "learned_route", "lc")
+    ]
+    learned = [row for row in compared if row["router"] == "learned_route"]
+    assert sum(row["straight_to_lc"] for row in learned) == sum(straight for _, straight, *_ in steps)
+    summary = EvalSummary(rerun, "mini", settings.llm_model, "completed", 0, 0, 0, [])
+    summary.routers = compared
+    lines = router_lines(summary)
+    assert len(lines) == 2 and all("oracle" in line and "learned router" in line and "LC" in line for line in lines)
 
 
 def test_the_frontier_replays_self_routes_own_first_step(filled):

@@ -8,18 +8,20 @@ import numpy as np
 import pytest
 
 from schemas.prices import Price
-from tasks.evaluation.regression import RegressionDetected, check_regression
+from tasks.evaluation.regression import IncomparableBaseline, RegressionDetected, check_regression
 from warehouse import results
 from warehouse.db import session
 
 PRICE = Price(1.0, 2.0)
 
 
-def _run(path, run_id: str, scores: dict[str, float | list[float]], tokens: int = 1000) -> None:
-    """A finished run: per method, two examples each scoring `scores[method]`, or one example per score."""
+def _run(path, run_id: str, scores: dict[str, float | list[float]], tokens: int = 1000, data: str | None = None) -> None:
+    """A finished run: per method, two examples each scoring `scores[method]`, or one example per score; `data`:
+    the fingerprint of the data it read."""
     with session(path) as con:
         results.refresh_prices(con, {"paid-model": PRICE})
-        results.start_run(con, run_id, "mini", list(scores), {}, "test", "paid-model", "http://llm")
+        config = {} if data is None else {"data_fingerprint": data}
+        results.start_run(con, run_id, "mini", list(scores), config, "test", "paid-model", "http://llm")
         for method, scored in scores.items():
             for example, score in enumerate(scored if isinstance(scored, list) else [scored] * 2):
                 row = {
@@ -118,3 +120,21 @@ def test_the_gate_fails_only_a_drop_that_is_more_than_chance(tmp_path):
                             "WHERE run_id = 'large-drop'").fetchall()  # fmt: skip
     assert row == (200, True, False)
 
+
+
+def test_a_baseline_must_have_read_the_same_data(tmp_path):
+    """The previous run of other data (a changed corpus or question set) is not a baseline; the last run of the
+    same data is, and one recorded before fingerprints matches any. A pinned run of other data is refused."""
+    path = tmp_path / "w.duckdb"
+    _run(path, "old", {"lc": 0.5})
+    _run(path, "a1", {"lc": 0.5}, data="aaaa")
+    _run(path, "b1", {"lc": 0.0}, data="bbbb")
+    _run(path, "a2", {"lc": 0.5}, data="aaaa")
+    with session(path) as con:
+        baselines = dict(con.execute("SELECT run_id, baseline_run_id FROM run_baseline").fetchall())
+        assert baselines == {"a1": "old", "b1": "old", "a2": "a1"}
+        assert [c.passed for c in check_regression(con, "a2")] == [True]  # against a1, not b1's zero
+        with pytest.raises(IncomparableBaseline, match="cannot be checked against baseline b1: it read other data"):
+            check_regression(con, "a2", "b1")
+        with pytest.raises(IncomparableBaseline, match="no such run"):
+            check_regression(con, "a2", "gone")

@@ -1,0 +1,127 @@
+"""First-answer time of `ragroute ask --method auto` against `--method self_route`, on the same questions.
+
+Run (services up, on an idle machine):
+    RAGROUTE_DATA_DIR=<data dir of `make demo`> .venv/bin/python -m bench.ask [--collection Samples] [--k 5]
+        [--out PATH]
+
+Needs the collection ingested and its question set evaluated with lc, rag and self_route (`make demo` does
+both). In one process:
+  1. the model's learned router is trained on the collection's stored outcomes (`ragroute router train`);
+  2. the questions are those of the latest evaluation of the collection's question set;
+  3. every question is asked with `self_route` (phase 1), then with `auto` (phase 2), each phase on an empty LLM
+     response cache of its own (a temporary data dir; the warehouse stays the data dir's), so every call is
+     sent; one untimed unrelated completion between the phases, so the server's reuse of the last prompt's
+     prefix helps neither; the embedding model and tokenizer are loaded before any timing.
+Self-Route is the raw baseline: the ratio auto / self_route of the mean first-answer wall time is printed over
+the questions Self-Route sent to long context (target ≤ 0.7), with whether both answered them alike, and over
+all questions. The router has seen these questions' outcomes (it is the router a user would run); which of them
+it routes straight to LC is printed. The last line is the results as JSON (also written to --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+from statistics import mean
+
+from schemas.evaluation import QUESTION_SET
+from schemas.settings import Settings, apply_library_environment, get_settings
+from tasks.clients.llm import LLM
+from tasks.ingestion.embed import embed_texts
+from tasks.routing.ask import Asker
+from tasks.routing.learned import describe, train_and_store
+from warehouse.db import session_for
+
+
+def latest_questions(settings: Settings, collection: str) -> list[str]:
+    """The questions of the latest evaluation of the collection's question set that stored route features."""
+    with session_for(settings) as con:
+        rows = con.execute(
+            "SELECT DISTINCT f.question FROM route_features f JOIN eval_runs r USING (run_id) WHERE r.run_id = "
+            "(SELECT run_id FROM eval_runs JOIN route_features USING (run_id) WHERE dataset = ? "
+            "ORDER BY started_at DESC LIMIT 1) ORDER BY f.question",
+            [f"{QUESTION_SET}{collection}"],
+        ).fetchall()
+    return [question for (question,) in rows]
+
+
+def phase(settings: Settings, collection: str, questions: list[str], method: str, k: int) -> list[dict]:
+    """Each question asked once with `method` on an empty response cache; its route, time and answer."""
+    with tempfile.TemporaryDirectory(prefix="bench-ask-") as data_dir:
+        fresh = settings.model_copy(update={"data_dir": Path(data_dir), "duckdb_path": settings.warehouse_path})
+        asker = Asker(fresh, collection)
+        embed_texts(["warm up"], fresh), asker.tokenizer.count("warm up")
+        answers = []
+        for question in questions:
+            started = time.perf_counter()
+            result = asker.ask(question, method=method, k=k, log=False)
+            seconds = time.perf_counter() - started
+            if result.error:
+                raise SystemExit(f"{method} failed on {question!r}: {result.error}")
+            answers.append({"question": question, "route": result.route, "seconds": round(seconds, 2),
+                            "answer": result.answer, "llm_requests": result.llm_requests,
+                            "cached": result.cached_calls,
+                            "straight_to_lc": result.route == "lc" and result.step1_answer is None})  # fmt: skip
+        return answers
+
+
+def unrelated_completion(settings: Settings) -> None:
+    """One short prompt unlike any question's, so the next prompt shares no prefix with the last one."""
+
+    async def complete() -> None:
+        with tempfile.TemporaryDirectory(prefix="bench-ask-") as data_dir:
+            llm = LLM(settings.model_copy(update={"data_dir": Path(data_dir)}))
+            try:
+                await llm.complete("Name one colour.", 4)
+            finally:
+                await llm.aclose()
+
+    asyncio.run(complete())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collection", default="Samples")
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+    apply_library_environment()
+    settings = get_settings()
+    router = train_and_store(settings, f"{QUESTION_SET}{args.collection}", settings.llm_model)
+    print(describe(router))
+    questions = latest_questions(settings, args.collection)
+    self_route = phase(settings, args.collection, questions, "self_route", args.k)
+    unrelated_completion(settings)
+    auto = phase(settings, args.collection, questions, "auto", args.k)
+    for base, routed in zip(self_route, auto, strict=True):
+        print(f"{base['seconds']:6.1f}s self_route ({base['route']}, {base['llm_requests']} requests)  "
+              f"{routed['seconds']:6.1f}s auto ({routed['route']}, {routed['llm_requests']} requests)  "
+              f"same answer: {base['answer'] == routed['answer']}  {base['question']}")  # fmt: skip
+    to_lc = [i for i, base in enumerate(self_route) if base["route"] == "lc"]
+
+    def ratio(indexes: list[int]) -> float | None:
+        if not indexes:
+            return None
+        return round(mean(auto[i]["seconds"] for i in indexes) / mean(self_route[i]["seconds"] for i in indexes), 3)
+
+    results = {
+        "router_id": router.router_id, "cv_accuracy": router.cv_accuracy, "questions": len(questions),
+        "self_route_to_lc": len(to_lc), "auto_straight_to_lc": sum(r["straight_to_lc"] for r in auto),
+        "ratio_needing_lc": ratio(to_lc), "ratio_all": ratio(list(range(len(questions)))),
+        "same_answers_needing_lc": all(auto[i]["answer"] == self_route[i]["answer"] for i in to_lc),
+        "self_route": self_route, "auto": auto,
+    }  # fmt: skip
+    print(f"questions Self-Route sent to LC: {len(to_lc)} of {len(questions)}; auto/self_route first-answer time "
+          f"{results['ratio_needing_lc']} (target ≤ 0.7), same answers: {results['same_answers_needing_lc']}; "
+          f"all questions: {results['ratio_all']}")  # fmt: skip
+    print(json.dumps(results))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
