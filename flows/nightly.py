@@ -162,7 +162,7 @@ def nightly_flow(plan_path: str | None = None) -> dict:
         state = evaluate_cached(capped, fingerprint, settings, return_state=True)
         outcome = state.result(raise_on_failure=False)
         if isinstance(outcome, BudgetExceeded):
-            stops.append(f"{evaluation.dataset}: {outcome}")
+            stops.append(f"{evaluation.dataset}: {outcome}" + budget.note())
             print(stops[-1])
             continue
         if isinstance(outcome, BaseException):

@@ -387,9 +387,12 @@ DECLINE_COLUMNS = ("dataset", "model", "k", "n", "unanswerable", "declined", "de
 QUESTION_SET_COLUMNS = ("collection", "answerable", "multi_hop", "unanswerable", "rejected", "reviewed", "retired",
                         "generation_runs", "generation_calls", "generation_list_cost_usd",
                         "generation_spent_cost_usd", "generation_seconds")  # fmt: skip
+ROUTER_COLUMNS = ("dataset", "model", "k", "router", "n", "score", "token_pct_of_lc", "llm_calls", "straight_to_lc",
+                  "routed_correctly_pct")  # fmt: skip
 BASELINE_COLUMNS = ("dataset", "method", "k", "baseline_run_id", "baseline_score", "score", "score_delta",
                     "n_paired", "ci_low", "ci_high", "p_value", "passed")  # fmt: skip
 HEADERS = {
+    "llm_calls": "answer steps", "straight_to_lc": "straight to LC", "routed_correctly_pct": "routed as the oracle %",
     "baseline_run_id": "baseline run", "baseline_score": "baseline score", "score_delta": "Δ score",
     "n_paired": "paired examples", "ci_low": "95% CI low", "ci_high": "95% CI high", "p_value": "McNemar p",
     "declined_unanswerable": "declined unanswerable", "decline_precision": "decline precision %",
@@ -430,6 +433,11 @@ BASELINE_NOTE = (
     "and McNemar's p where scores are 0 or 1. The nightly gate fails a drop beyond its threshold only when the "
     "interval excludes 0 (for 0/1 scores, when p < 0.05)."
 )
+ROUTERS_NOTE = (
+    "Per k where rag and lc both ran: the oracle (each question to the arm that answered it better), Self-Route, "
+    "the learned router (`ragroute router train`; a question it sends to LC skips the RAG step) and LC. Answer "
+    "steps: the calls that produced answers (Self-Route's declined questions take two)."
+)
 QUESTION_SETS_NOTE = (
     "Current questions (kept per kind, rejected, reviewed), those retired as documents changed, and what "
     "generating them cost, apart from evaluation costs."
@@ -441,6 +449,7 @@ def _tables(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
     methods = _frame(con, f"SELECT * FROM method_summary {where}ORDER BY method, k", params)
     summary = _frame(con, f"SELECT * FROM self_route_summary {where}ORDER BY k", params)
     declines = _frame(con, f"SELECT * FROM decline_quality {where}ORDER BY k", params)
+    routers = _frame(con, f"SELECT * FROM routing_comparison {where}ORDER BY dataset, k, position", params)
     question_sets = _frame(con, "SELECT * FROM question_sets ORDER BY collection")
     baseline = _frame(con, f"SELECT * FROM regression_vs_baseline {where}ORDER BY method, k", params)
     return [
@@ -449,6 +458,9 @@ def _tables(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
         _section("Self-Route summary (the paper's Table 1 columns)",
                  _table(summary, SELF_ROUTE_COLUMNS, "No Self-Route results yet: this run did not evaluate "
                         "self_route (`ragroute eval --methods lc,rag,self_route`)."), wide=True),
+        _section("Routers side by side",
+                 _table(routers, ROUTER_COLUMNS, "No run with both rag and lc yet: `ragroute eval --methods "
+                        "lc,rag,self_route,learned_route`."), ROUTERS_NOTE, wide=True),
         _section("Self-Route declines on unanswerable questions",
                  _table(declines, DECLINE_COLUMNS, "No Self-Route answers to questions of known kind in this run "
                         "yet: `ragroute eval --collection NAME --methods lc,rag,self_route`."), DECLINES_NOTE,

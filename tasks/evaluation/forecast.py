@@ -145,6 +145,12 @@ class NightBudget:
         own = evaluation.max_cost_usd
         return evaluation.model_copy(update={"max_cost_usd": left if own is None else min(own, left)})
 
+    def note(self) -> str:
+        """What the night's budget left for the evaluation it stopped (nothing without a budget)."""
+        if self.total is None:
+            return ""
+        return f" (the plan's budget_usd ${self.total:.4f}, ${self.total - self.spent:.4f} of it left)"
+
     def charge(self, methods: list[dict]) -> None:
         """Add what a run's calls were billed (`method_summary` rows; answers from the cache cost nothing)."""
         self.spent += sum(row["spent_cost_usd"] or 0.0 for row in methods)
