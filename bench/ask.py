@@ -1,21 +1,22 @@
 """First-answer time of `ragroute ask --method auto` against `--method self_route`, on the same questions.
 
-Run (services up, on an idle machine):
-    RAGROUTE_DATA_DIR=<data dir of `make demo`> .venv/bin/python -m bench.ask [--collection Samples] [--k 5]
-        [--out PATH]
+Run (services up, on an idle machine; the first run evaluates the collection, ~15 min on 2 cores):
+    .venv/bin/python -m bench.ask [--collection BenchAsk] [--words 4000] [--k 5] [--out PATH]
 
-Needs the collection ingested and its question set evaluated with lc, rag and self_route (`make demo` does
-both). In one process:
-  1. the model's learned router is trained on the collection's stored outcomes (`ragroute router train`);
-  2. the questions are those of the latest evaluation of the collection's question set;
-  3. every question is asked with `self_route` (phase 1), then with `auto` (phase 2), each phase on an empty LLM
+In one process:
+  1. the collection: `mini`'s documents (three reports of `--words` filler words, ~5,000 tokens each at 4,000,
+     and the scanned notice) ingested, and `mini`'s six questions imported as its reviewed question set; the
+     set evaluated with lc, rag and self_route (a rerun finds it all in place and answers from the cache);
+  2. the model's learned router trained on those outcomes (`ragroute router train --collection`);
+  3. every question asked with `self_route` (phase 1), then with `auto` (phase 2), each phase on an empty LLM
      response cache of its own (a temporary data dir; the warehouse stays the data dir's), so every call is
      sent; one untimed unrelated completion between the phases, so the server's reuse of the last prompt's
      prefix helps neither; the embedding model and tokenizer are loaded before any timing.
-Self-Route is the raw baseline: the ratio auto / self_route of the mean first-answer wall time is printed over
-the questions Self-Route sent to long context (target ≤ 0.7), with whether both answered them alike, and over
-all questions. The router has seen these questions' outcomes (it is the router a user would run); which of them
-it routes straight to LC is printed. The last line is the results as JSON (also written to --out).
+Self-Route is the raw baseline. Printed per question: each method's route, time and requests, and whether the
+answers are the same; then the ratio auto / self_route of the mean first-answer wall time over the questions
+that need LC (the evaluation's LC answer scored better than RAG's; target ≤ 0.7, same answers) and over all
+questions. The router has seen these questions' outcomes (it is the router a user would run). The last line is
+the results as JSON (also written to --out).
 """
 
 from __future__ import annotations
@@ -28,25 +29,38 @@ import time
 from pathlib import Path
 from statistics import mean
 
-from schemas.evaluation import QUESTION_SET
+from schemas.evaluation import QUESTION_SET, EvalConfig
 from schemas.settings import Settings, apply_library_environment, get_settings
 from tasks.clients.llm import LLM
+from tasks.evaluation import mini
+from tasks.evaluation.run import run_evaluation
 from tasks.ingestion.embed import embed_texts
+from tasks.ingestion.run import ingest
+from tasks.questions.review import import_questions
 from tasks.routing.ask import Asker
 from tasks.routing.learned import describe, train_and_store
+from warehouse import routers
 from warehouse.db import session_for
 
 
-def latest_questions(settings: Settings, collection: str) -> list[str]:
-    """The questions of the latest evaluation of the collection's question set that stored route features."""
+def prepare(settings: Settings, collection: str, words: int, k: int) -> dict[str, bool]:
+    """Ingest `mini`'s documents, import its questions and evaluate them (all cached on a rerun); returns
+    question -> whether LC's answer scored better than RAG's."""
+    examples = mini.generate(words=words)
+    folder = settings.data_dir / "bench-ask" / f"docs-{words}"
+    mini.write_documents(examples, folder)
+    ingest(folder, settings, collection=collection)
+    reviewed = folder.parent / f"questions-{words}.jsonl"
+    reviewed.write_text("\n".join(json.dumps({"question": e.input, "answers": e.answers, "kind": e.kind})
+                                  for e in examples))  # fmt: skip
+    import_questions(settings, reviewed, collection)
+    config = EvalConfig(collection=collection, methods=["lc", "rag", "self_route"], k=[k])
+    summary = run_evaluation(config, settings)
+    print(f"evaluated {summary.dataset}: run {summary.run_id}, {summary.llm_calls} LLM requests, "
+          f"{summary.cached_calls} from the cache")  # fmt: skip
     with session_for(settings) as con:
-        rows = con.execute(
-            "SELECT DISTINCT f.question FROM route_features f JOIN eval_runs r USING (run_id) WHERE r.run_id = "
-            "(SELECT run_id FROM eval_runs JOIN route_features USING (run_id) WHERE dataset = ? "
-            "ORDER BY started_at DESC LIMIT 1) ORDER BY f.question",
-            [f"{QUESTION_SET}{collection}"],
-        ).fetchall()
-    return [question for (question,) in rows]
+        rows = routers.training_rows(con, settings.llm_model, f"{QUESTION_SET}{collection}")
+    return {row["question"]: bool(row["needs_lc"]) for row in rows if row["k"] == k}
 
 
 def phase(settings: Settings, collection: str, questions: list[str], method: str, k: int) -> list[dict]:
@@ -85,23 +99,26 @@ def unrelated_completion(settings: Settings) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--collection", default="Samples")
+    parser.add_argument("--collection", default="BenchAsk")
+    parser.add_argument("--words", type=int, default=4000, help="filler words of each report")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     apply_library_environment()
     settings = get_settings()
+    needs_lc = prepare(settings, args.collection, args.words, args.k)
     router = train_and_store(settings, f"{QUESTION_SET}{args.collection}", settings.llm_model)
     print(describe(router))
-    questions = latest_questions(settings, args.collection)
+    questions = sorted(needs_lc)
     self_route = phase(settings, args.collection, questions, "self_route", args.k)
     unrelated_completion(settings)
     auto = phase(settings, args.collection, questions, "auto", args.k)
     for base, routed in zip(self_route, auto, strict=True):
         print(f"{base['seconds']:6.1f}s self_route ({base['route']}, {base['llm_requests']} requests)  "
               f"{routed['seconds']:6.1f}s auto ({routed['route']}, {routed['llm_requests']} requests)  "
-              f"same answer: {base['answer'] == routed['answer']}  {base['question']}")  # fmt: skip
-    to_lc = [i for i, base in enumerate(self_route) if base["route"] == "lc"]
+              f"same answer: {base['answer'] == routed['answer']}  needs LC: {needs_lc[base['question']]}  "
+              f"{base['question']}")  # fmt: skip
+    to_lc = [i for i, question in enumerate(questions) if needs_lc[question]]
 
     def ratio(indexes: list[int]) -> float | None:
         if not indexes:
@@ -110,12 +127,13 @@ def main() -> None:
 
     results = {
         "router_id": router.router_id, "cv_accuracy": router.cv_accuracy, "questions": len(questions),
-        "self_route_to_lc": len(to_lc), "auto_straight_to_lc": sum(r["straight_to_lc"] for r in auto),
+        "need_lc": len(to_lc), "self_route_to_lc": sum(r["route"] == "lc" for r in self_route),
+        "auto_straight_to_lc": sum(r["straight_to_lc"] for r in auto),
         "ratio_needing_lc": ratio(to_lc), "ratio_all": ratio(list(range(len(questions)))),
         "same_answers_needing_lc": all(auto[i]["answer"] == self_route[i]["answer"] for i in to_lc),
         "self_route": self_route, "auto": auto,
     }  # fmt: skip
-    print(f"questions Self-Route sent to LC: {len(to_lc)} of {len(questions)}; auto/self_route first-answer time "
+    print(f"questions that need LC: {len(to_lc)} of {len(questions)}; auto/self_route first-answer time "
           f"{results['ratio_needing_lc']} (target ≤ 0.7), same answers: {results['same_answers_needing_lc']}; "
           f"all questions: {results['ratio_all']}")  # fmt: skip
     print(json.dumps(results))

@@ -12,7 +12,7 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=2000, pattern=r"\S")
     collection: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-    # auto: the learned router sends a question it predicts needs long context straight there, others to Self-Route.
+    # auto: the arm the learned router picks (long context or RAG alone); Self-Route where none is trained.
     method: Literal["self_route", "rag", "lc", "auto"] = "self_route"
     k: int = Field(default=5, ge=1, le=50)
 

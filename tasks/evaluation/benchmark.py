@@ -6,8 +6,8 @@ Methods:
 - `rag_reorder`: the same chunks in the order of Jin et al. (best first, second best last; run at k ≥ 3);
 - `rag_docorder`: the same chunks in document order (OP-RAG; run at k ≥ 2);
 - `self_route`: the RAG prompt plus the paper's "unanswerable" clause; a declined question goes to `lc`;
-- `learned_route`: the model's latest learned router for the data set (`tasks/routing/learned.py`) sends a
-  question it predicts needs LC straight to `lc`, any other to `self_route` (all of them without a router).
+- `learned_route`: the model's latest learned router for the data set (`tasks/routing/learned.py`) picks the
+  arm before any call: `lc` where it predicts LC answers better, else `rag`; `self_route` without a router.
 LongBench v2 uses its own templates (`longbench_v2.py`): `lc` is `0shot`, `0shot_cot` (a reasoning step, then
 the answer step) or `0shot_no_context` as the config says; `rag` its RAG template, which puts the chunks in
 document order itself (so `rag_reorder` and `rag_docorder` are not run there). LongBench's rule that a few
@@ -292,12 +292,13 @@ class BenchmarkRun:
         return errors
 
     def routed_method(self, example: Example, method: str, k: int) -> str:
-        """The steps a method takes: `learned_route` is `lc` where its router predicts LC, else `self_route`."""
+        """The steps a method takes: `learned_route` is the arm its router predicts (`lc` or `rag`), and
+        `self_route` without a router."""
         if method != "learned_route":
             return method
         if self.router is None:
             return "self_route"
-        return "lc" if self.router.needs_lc_for(self.features[(example.id, k)], example.id) else "self_route"
+        return "lc" if self.router.needs_lc_for(self.features[(example.id, k)], example.id) else "rag"
 
     async def _answer(self, example: Example, method: str, k: int, llm: LLM) -> tuple[dict, tuple | None]:
         max_new, chat = self.max_new_tokens(example), uses_chat_template(example.dataset)

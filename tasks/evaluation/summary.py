@@ -157,6 +157,8 @@ def router_lines(summary: EvalSummary) -> list[str]:
                 part += f", {row['routed_correctly_pct']:.0f}% routed as the oracle"
             if row["router"] == "learned_route":
                 part += f", {row['straight_to_lc']} straight to LC"
+                if self_route := next((r for r in rows if r["router"] == "self_route"), None):
+                    part += f" ({self_route['llm_calls'] - row['llm_calls']} calls fewer than Self-Route)"
             parts.append(part)
         lines.append(f"routers at k={k} ({rows[0]['n']} questions): " + "; ".join(parts))
     return lines

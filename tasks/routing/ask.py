@@ -6,8 +6,9 @@ of the passages it used. Self-Route: the same prompt may answer "unanswerable" (
 from the latest calibrated evaluation of the model, be likely to); then the question goes to long context — the
 full text of the documents behind the retrieved chunks (every chunk, numbered, in document order), truncated in
 the middle to fit the model. `auto`: the model's latest learned router for the collection's question set
-(`tasks/routing/learned.py`) sends a question it predicts needs LC straight to long context, skipping the RAG
-step, and any other to Self-Route (every question, where no router was trained). Citations are checked and mapped back to document, page and chunk by
+(`tasks/routing/learned.py`) picks the arm before any call: a question it predicts long context answers better
+goes straight there, skipping the RAG step, any other to RAG alone; where no router was trained, Self-Route.
+Citations are checked and mapped back to document, page and chunk by
 `tasks.routing.citations`.
 
 An answer with no word in it (empty, or a bare number such as a passage number), or one that no passage in the
@@ -258,10 +259,9 @@ class Asker:
             result.cost_usd = result.spent_cost_usd = cost_usd(self.prices, self.settings.llm_model, 0, 0)
             _not_in_documents(result)
             return
-        doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
         documents = None  # the whole documents behind the passages, read once where needed
         if method == "auto" or (about is not None and method != "lc"):
-            documents = document_passages(collection, doc_ids, self.settings)
+            documents = self._documents_behind(collection, passages)
             features = self._features(question, passages, documents, about)
             result.features = features.record()
             if method == "auto":
@@ -304,9 +304,7 @@ class Asker:
             return retried(first, await llm.complete(strict, ASK_MAX_NEW_TOKENS))
 
         async def lc() -> Completion:  # the whole documents behind the retrieved chunks
-            doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
-            whole = documents if documents is not None else document_passages(collection, doc_ids, self.settings)
-            return await ask(whole, declinable=False)
+            return await ask(documents or self._documents_behind(collection, passages), declinable=False)
 
         try:
             return await self_route.answer(
@@ -315,6 +313,10 @@ class Asker:
         finally:
             result.llm_requests, result.cached_calls = llm.counter.requests, llm.counter.cached
             await llm.aclose()
+
+    def _documents_behind(self, collection, passages: list[Passage]) -> list[Passage]:
+        """Every chunk of the documents the passages come from (in order of first retrieval), numbered from 1."""
+        return document_passages(collection, list(dict.fromkeys(p.doc_id for p in passages)), self.settings)
 
     def planned_calls(
         self, collection, question: str, method: str, k: int, threshold: float | None, lc_share: float
@@ -329,8 +331,7 @@ class Asker:
             return self._fit(build_prompt(question, candidates, declinable), candidates)[0]
 
         def lc() -> str:
-            doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
-            return prompt(document_passages(collection, doc_ids, self.settings), False)
+            return prompt(self._documents_behind(collection, passages), False)
 
         if method == "lc":
             return [(lc(), 1.0, False)]
@@ -348,12 +349,13 @@ class Asker:
         )  # fmt: skip
 
     def _auto_route(self, features: learned.RouteFeatures, about: Question | None, result: AskResult) -> str:
-        """`lc` where the latest learned router predicts the question needs long context, else `self_route`."""
+        """The arm the latest learned router picks: `lc` where it predicts long context answers better, else
+        `rag`; `self_route` where no router was trained."""
         router = learned.latest_router(self.settings, self.question_set, self.settings.llm_model)
         if router is None:
             return "self_route"
         result.router_id = router.router_id
-        return "lc" if router.needs_lc_for(features, about.id if about else None) else "self_route"
+        return "lc" if router.needs_lc_for(features, about.id if about else None) else "rag"
 
     def _account(self, result: AskResult, routed: self_route.Routed) -> None:
         """Tokens and dollars of every call on the way, Self-Route's RAG step and its decline probability."""

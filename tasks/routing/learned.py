@@ -7,7 +7,8 @@ known before any answer: the question's words (TF-IDF), its kind, the retrieval 
 second, spread to the k-th), how many chunks came back, and the tokens of the retrieved chunks and of the whole
 context. A logistic regression; its accuracy is cross-validated with folds grouped by question, and a question it
 was trained on is routed by the fold model that did not see it, so an evaluation never scores a question with a
-model that learned its label. A question predicted to need LC goes straight to LC; any other goes to Self-Route.
+model that learned its label. A question predicted to need LC goes straight to LC, any other to RAG alone: one
+answer step per question, where Self-Route pays a RAG step for every question it then sends to LC.
 """
 
 from __future__ import annotations

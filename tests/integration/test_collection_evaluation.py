@@ -90,13 +90,13 @@ def test_asked_questions_are_replayed_against_lc_and_judged(collection):
 
 def test_a_router_trained_on_the_question_set_routes_eval_and_ask(collection, tmp_path):
     """`router train --collection` learns from the question set's RAG and LC outcomes (the features stored with
-    each retrieval); `learned_route` and `ask --method auto` then take LC's one step or Self-Route's, whose
-    answers the cache already holds."""
+    each retrieval); `learned_route` and `ask --method auto` then take the one step of the arm it picks (LC, or
+    RAG alone), whose answers the cache already holds."""
     settings = collection
     reviewed = tmp_path / "reviewed.jsonl"
     reviewed.write_text("\n".join(json.dumps(question) for question in QUESTIONS))
     import_questions(settings, reviewed, COLLECTION)
-    tau = 0.9  # pinned: the runs calibrate none, so both Self-Route steps send the same prompts
+    tau = 0.9  # pinned: no run calibrates another, so every Self-Route prompt stays the same
     config = EvalConfig(collection=COLLECTION, methods=["lc", "rag", "self_route"], k=[2], decline_threshold=tau)
     outcomes = run_evaluation(config, settings)
     features = warehouse_rows(
@@ -111,16 +111,15 @@ def test_a_router_trained_on_the_question_set_routes_eval_and_ask(collection, tm
     assert routed.status == "completed" and routed.llm_calls == 0  # every step's answer was in the cache
     steps = warehouse_rows(
         settings,
-        """SELECT l.route, l.step1_prediction IS NULL, l.prediction = CASE WHEN l.step1_prediction IS NULL
-                  THEN lc.prediction ELSE s.prediction END
+        """SELECT l.route, l.step1_prediction IS NULL,
+                  l.prediction = CASE l.route WHEN 'lc' THEN lc.prediction ELSE rag.prediction END
            FROM predictions l
-           JOIN predictions s ON s.example_id = l.example_id AND s.run_id = ? AND s.method = 'self_route'
+           JOIN predictions rag ON rag.example_id = l.example_id AND rag.run_id = ? AND rag.method = 'rag'
            JOIN predictions lc ON lc.example_id = l.example_id AND lc.run_id = ? AND lc.method = 'lc'
            WHERE l.run_id = ? AND l.method = 'learned_route'""",
         [outcomes.run_id, outcomes.run_id, routed.run_id],
     )
-    assert len(steps) == 3 and all(same for *_, same in steps)
-    assert all(route == "lc" for route, straight, _ in steps if straight)
+    assert len(steps) == 3 and all(route in ("rag", "lc") and one_step and same for route, one_step, same in steps)
 
     answer = Asker(settings, COLLECTION, tau).ask(QUESTIONS[1]["question"], method="auto", k=2)
     assert answer.error is None and answer.router_id == router.router_id and answer.features["retrieved"] == 2

@@ -118,34 +118,34 @@ def test_views_hold_sane_values(filled):
 
 
 def test_the_learned_router_trained_on_the_first_run_routes_the_second(filled):
-    """The router trained on the first run's outcomes routes the rerun: a question it sends to LC takes LC's one
-    step, any other Self-Route's steps, all of them answers already in the cache; the summary puts the oracle,
-    Self-Route, the learned router and LC side by side."""
+    """The router trained on the first run's outcomes routes the rerun: each question takes the one step of the
+    arm it picks (LC, or RAG alone), answers already in the cache; the summary puts the oracle, Self-Route, the
+    learned router and LC side by side."""
     settings, run, rerun = filled
     _, trained = _query(settings, "SELECT router_id, training_runs, questions, examples FROM routers")
     _, config = _query(settings, "SELECT config->>'router_id' FROM eval_runs WHERE run_id = ?", [rerun])
     assert trained == [(config[0][0], json.dumps([run]), 2, 4)]  # 2 questions at k = 1 and 3
     _, steps = _query(
         settings,
-        """SELECT l.route, l.step1_prediction IS NULL, l.prediction, l.cached,
-                  CASE WHEN l.step1_prediction IS NULL THEN lc.prediction ELSE s.prediction END
+        """SELECT l.route, l.step1_prediction IS NULL, l.cached,
+                  l.prediction = CASE l.route WHEN 'lc' THEN lc.prediction ELSE rag.prediction END
            FROM predictions l
-           JOIN predictions s ON s.run_id = l.run_id AND s.example_id = l.example_id AND s.method = 'self_route'
-                AND s.k = l.k
+           JOIN predictions rag ON rag.run_id = l.run_id AND rag.example_id = l.example_id AND rag.method = 'rag'
+                AND rag.k = l.k
            JOIN predictions lc ON lc.run_id = l.run_id AND lc.example_id = l.example_id AND lc.method = 'lc'
            WHERE l.run_id = ? AND l.method = 'learned_route'""",
         [rerun],
     )
-    assert len(steps) == 4
-    assert all(prediction == same and cached for _, _, prediction, cached, same in steps)
-    assert all(route == "lc" for route, straight, *_ in steps if straight)
+    assert len(steps) == 4 and all(route in ("rag", "lc") and one_step and cached and same
+                                   for route, one_step, cached, same in steps)  # fmt: skip
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         compared = routers.routing_comparison(con, rerun)
     assert [(row["k"], row["router"]) for row in compared] == [
         (k, router) for k in (1, 3) for router in ("oracle", "self_route", "learned_route", "lc")
     ]
     learned = [row for row in compared if row["router"] == "learned_route"]
-    assert sum(row["straight_to_lc"] for row in learned) == sum(straight for _, straight, *_ in steps)
+    assert sum(row["straight_to_lc"] for row in learned) == sum(route == "lc" for route, *_ in steps)
+    assert all(row["llm_calls"] == row["n"] == 2 for row in learned)  # one answer step per question
     summary = EvalSummary(rerun, "mini", settings.llm_model, "completed", 0, 0, 0, [])
     summary.routers = compared
     lines = router_lines(summary)
