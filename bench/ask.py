@@ -10,7 +10,7 @@ In one process:
   2. the model's learned router trained on those outcomes (`ragroute router train --collection`);
   3. every question asked with `self_route` (phase 1), then with `auto` (phase 2), each phase on an empty LLM
      response cache of its own (a temporary data dir; the warehouse stays the data dir's), so every call is
-     sent; one untimed unrelated completion between the phases, so the server's reuse of the last prompt's
+     sent; one untimed unrelated completion before each phase, so the server's reuse of the last prompt's
      prefix helps neither; the embedding model and tokenizer are loaded before any timing.
 Self-Route is the raw baseline. Printed per question: each method's route, time and requests, and whether the
 answers are the same; then the ratio auto / self_route of the mean first-answer wall time over the questions
@@ -76,6 +76,8 @@ def phase(settings: Settings, collection: str, questions: list[str], method: str
             seconds = time.perf_counter() - started
             if result.error:
                 raise SystemExit(f"{method} failed on {question!r}: {result.error}")
+            print(f"{method}: {seconds:.1f}s, route {result.route}, {result.llm_requests} requests: {question}",
+                  flush=True)
             answers.append({"question": question, "route": result.route, "seconds": round(seconds, 2),
                             "answer": result.answer, "llm_requests": result.llm_requests,
                             "cached": result.cached_calls,
@@ -110,6 +112,7 @@ def main() -> None:
     router = train_and_store(settings, f"{QUESTION_SET}{args.collection}", settings.llm_model)
     print(describe(router))
     questions = sorted(needs_lc)
+    unrelated_completion(settings)  # the server is idle and holds no question's prefix before phase 1 too
     self_route = phase(settings, args.collection, questions, "self_route", args.k)
     unrelated_completion(settings)
     auto = phase(settings, args.collection, questions, "auto", args.k)

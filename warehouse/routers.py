@@ -26,7 +26,7 @@ def write_route_features(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> No
 
 def training_rows(con: duckdb.DuckDBPyConnection, model: str, dataset: str) -> list[dict]:
     """The latest outcome of each question and k of the model on the data set (`router_outcomes`)."""
-    columns = ["run_id", "example_id", *FEATURE_COLUMNS[3:], "needs_lc"]
+    columns = ["run_id", "example_id", "k", *FEATURE_COLUMNS[3:], "needs_lc"]
     rows = con.execute(
         f"SELECT {', '.join(columns)} FROM router_outcomes WHERE model = ? AND dataset = ? "
         "QUALIFY row_number() OVER (PARTITION BY example_id, k ORDER BY started_at DESC) = 1 "

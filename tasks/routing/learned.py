@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import joblib
@@ -89,7 +89,7 @@ def _frame(records: Sequence[dict]) -> pd.DataFrame:
 def _classifier(labels: Sequence[bool]) -> Pipeline | DummyClassifier:
     """Logistic regression over the features; one label only: that label, whatever the question."""
     if len(set(labels)) < 2:
-        return DummyClassifier(strategy="most_frequent")
+        return _constant(labels)
     columns = ColumnTransformer(
         [
             ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), "question"),
@@ -100,8 +100,38 @@ def _classifier(labels: Sequence[bool]) -> Pipeline | DummyClassifier:
     return Pipeline([("features", columns), ("model", LogisticRegression(class_weight="balanced", max_iter=1000))])
 
 
-def _fit(frame: pd.DataFrame, labels: list[bool]):
-    return _classifier(labels).fit(frame, labels)
+def _constant(labels: Sequence[bool]) -> DummyClassifier:
+    """The commoner label of the training outcomes, whatever the question."""
+    return DummyClassifier(strategy="most_frequent")
+
+
+CLASSIFIERS = {"logistic regression": _classifier, "the commoner arm": _constant}
+
+
+@dataclass
+class CrossValidated:
+    """One kind of model cross-validated: a model per fold, the fold holding out each question, and the
+    out-of-fold predictions."""
+
+    make: Callable[[Sequence[bool]], object]
+    folds: list[object] = field(default_factory=list)
+    fold_of: dict[str, int] = field(default_factory=dict)
+    predicted: list[bool] = field(default_factory=list)
+
+    def run(self, frame: pd.DataFrame, labels: list[bool], groups: list[str]) -> CrossValidated:
+        splitter = GroupKFold(n_splits=min(MAX_FOLDS, len(set(groups))))
+        self.predicted = [False] * len(labels)
+        for fold, (train_at, test_at) in enumerate(splitter.split(frame, labels, groups)):
+            trained_on = [labels[i] for i in train_at]
+            model = self.make(trained_on).fit(frame.iloc[train_at], trained_on)
+            for i, value in zip(test_at, model.predict(frame.iloc[test_at]), strict=True):
+                self.predicted[i] = bool(value)
+                self.fold_of[groups[i]] = fold
+            self.folds.append(model)
+        return self
+
+    def accuracy(self, labels: list[bool]) -> float:
+        return sum(p == y for p, y in zip(self.predicted, labels, strict=True)) / len(labels)
 
 
 @dataclass
@@ -118,6 +148,7 @@ class TrainedRouter:
     majority_accuracy: float  # always predicting the commoner label, for comparison
     training_runs: list[str] = field(default_factory=list)
     router_id: str | None = None
+    kind: str = "logistic regression"  # or "the commoner arm", where the regression did no better held out
 
     def needs_lc_for(self, features: RouteFeatures, example_id: str | None = None) -> bool:
         """Whether the question should go straight to LC; a question trained on is routed by its fold's model."""
@@ -144,7 +175,9 @@ class TrainedRouter:
 
 
 def train(rows: Sequence[dict]) -> TrainedRouter:
-    """Train on stored outcomes (`route_features` columns plus example_id, run_id and needs_lc)."""
+    """Train on stored outcomes (`route_features` columns plus example_id, run_id and needs_lc). The logistic
+    regression is kept when, on questions it did not see, it routes better than always choosing the commoner
+    arm; otherwise (too few or too uninformative outcomes) the router is that constant choice."""
     questions = sorted({r["example_id"] for r in rows})
     if len(questions) < 2:
         raise RouterError(
@@ -152,38 +185,37 @@ def train(rows: Sequence[dict]) -> TrainedRouter:
         )
     frame, labels = _frame(rows), [bool(r["needs_lc"]) for r in rows]
     groups = [r["example_id"] for r in rows]
-    splitter = GroupKFold(n_splits=min(MAX_FOLDS, len(questions)))
-    predicted = [False] * len(rows)
-    folds, fold_of = [], {}
-    for fold, (train_at, test_at) in enumerate(splitter.split(frame, labels, groups)):
-        model = _fit(frame.iloc[train_at], [labels[i] for i in train_at])
-        for i, value in zip(test_at, model.predict(frame.iloc[test_at]), strict=True):
-            predicted[i] = bool(value)
-            fold_of[groups[i]] = fold
-        folds.append(model)
-    lc = sum(labels)
+    tried = {kind: CrossValidated(make).run(frame, labels, groups) for kind, make in CLASSIFIERS.items()}
+    regression, constant = (tried[kind].accuracy(labels) for kind in CLASSIFIERS)
+    kind = "logistic regression" if regression > constant else "the commoner arm"  # a tie: the simpler one
+    chosen, lc = tried[kind], sum(labels)
     return TrainedRouter(
-        full=_fit(frame, labels),
-        folds=folds,
-        fold_of=fold_of,
+        full=chosen.make(labels).fit(frame, labels),
+        folds=chosen.folds,
+        fold_of=chosen.fold_of,
         examples=len(rows),
         questions=len(questions),
         needs_lc=lc,
-        cv_accuracy=sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(rows),
+        cv_accuracy=chosen.accuracy(labels),
         majority_accuracy=max(lc, len(rows) - lc) / len(rows),
         training_runs=sorted({r["run_id"] for r in rows}),
+        kind=kind,
     )
 
 
 def describe(router: TrainedRouter) -> str:
     """One line on a router: what it was trained on and how well it routes questions it did not see."""
     runs = len(router.training_runs)
-    return (
+    line = (
         f"learned_route: router {(router.router_id or '')[:8]} trained on {router.examples} outcomes of "
         f"{router.questions} questions from {runs} run{'s' * (runs != 1)} ({router.needs_lc} needed LC); "
         f"cross-validated accuracy {router.cv_accuracy:.0%} (always the commoner label: "
-        f"{router.majority_accuracy:.0%}); a question it was trained on is routed by a fold model that did not see it"
+        f"{router.majority_accuracy:.0%}); "
     )
+    if router.kind != "logistic regression":
+        return line + ("the logistic regression did no better on questions it did not see, so it routes every "
+                       "question to the arm that was better more often: more outcomes are needed")  # fmt: skip
+    return line + "a question it was trained on is routed by a fold model that did not see it"
 
 
 def train_and_store(settings: Settings, dataset: str, model: str) -> TrainedRouter:

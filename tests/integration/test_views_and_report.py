@@ -235,7 +235,7 @@ def test_report_renders_in_chromium(filled, tmp_path):
     check = check_report(report, tmp_path / "report.png")
     assert check.console_errors == []
     assert check.charts_rendered >= 5
-    assert check.toolbars == check.charts_rendered and check.panels == len(CHARTS) + 5  # and five tables
+    assert check.toolbars == check.charts_rendered and check.panels == len(CHARTS) + 6  # and six tables
     assert check.layout_problems == []  # no toolbar over a title, no clipped label, no silent empty panel
     assert check.screenshot.stat().st_size > 20_000
     result = _cli("report", "--run", "no-such-run", "--out", str(tmp_path / "x.html"))
