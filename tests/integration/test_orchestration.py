@@ -197,7 +197,7 @@ def test_nightly_skips_unchanged_work_and_fails_on_regression(priced, plan_file)
     assert over.is_failed() and "nothing was asked" in str(over.result(raise_on_failure=False))
     assert within["runs"][0]["reused"] and within["spent_usd"] == 0
     assert warehouse_rows(settings, "SELECT count(*) FROM eval_runs WHERE dataset LIKE '%/nightly-mini.jsonl' "
-                          "AND config->>'limit' = '3'") == [(0,)]  # fmt: skip
+                          "AND (config->>'limit') = '3'") == [(0,)]  # fmt: skip
     assert state.is_failed()
     assert "regressed against baseline" in state.message or "regressed" in str(
         state.result(raise_on_failure=False)
