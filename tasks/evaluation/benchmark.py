@@ -65,6 +65,16 @@ class BudgetExceeded(RagrouteError):
     was asked and how to resume."""
 
 
+def stop_past_budget(run_id: str, done: int, total: int, spent: float, budget: float | None) -> None:
+    """Raise `BudgetExceeded` once a run's spend has passed its budget with answers still to give (they are left
+    to a resumed run)."""
+    if budget is not None and spent > budget and done < total:
+        raise BudgetExceeded(
+            f"run {run_id} stopped after {done} of {total} answers: it spent ${spent:.4f}, above --max-cost-usd "
+            f"${budget:.4f}; resume it with --run-id {run_id}"
+        )
+
+
 def plan_units(
     examples: list[Example], methods: list[str], ks: list[int], done: set[tuple[str, str, int]]
 ) -> tuple[list[tuple[Example, str, int]], list[str]]:
@@ -279,11 +289,7 @@ class BenchmarkRun:
                 errors += row["error"] is not None
                 spent += row["spent_cost_usd"] or 0.0
                 self.progress(f"{row['method']} {row['example_id']}", done, len(units))
-                if budget is not None and spent > budget and done < len(units):
-                    raise BudgetExceeded(
-                        f"run {self.run_id} stopped after {done} of {len(units)} answers: it spent ${spent:.4f}, "
-                        f"above --max-cost-usd ${budget:.4f}; resume it with --run-id {self.run_id}"
-                    )
+                stop_past_budget(self.run_id, done, len(units), spent, budget)
         finally:
             for task in tasks:
                 task.cancel()

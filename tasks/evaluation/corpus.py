@@ -18,7 +18,7 @@ from schemas.evaluation import ASKED, QUESTION_SET, EvalConfig
 from schemas.settings import Settings
 from tasks.clients.llm import LLM
 from tasks.evaluation import scoring
-from tasks.evaluation.benchmark import BudgetExceeded, Progress
+from tasks.evaluation.benchmark import Progress, stop_past_budget
 from tasks.evaluation.judge import JUDGE_PROMPT_VERSION, judge
 from tasks.evaluation.nightly import data_fingerprint
 from tasks.evaluation.predictions import Answer, Unit, prediction_row
@@ -42,6 +42,15 @@ def _score(answer: str, question: CorpusQuestion) -> float:
 
 # The evaluated method answered by each of `ask`'s methods: `learned_route` is `ask --method auto`.
 ASK_METHOD_OF = {"learned_route": "auto"} | {method: method for method in ASK_METHODS if method != "auto"}
+
+
+def corpus_units(
+    questions: list[CorpusQuestion], methods: list[str], ks: list[int]
+) -> list[tuple[CorpusQuestion, str, int]]:
+    """(question, method, k) of every answer a run gives (k = 0 for LC), for the methods `ask` answers; LC first
+    for each question: a question without gold answers is scored against LC's answer."""
+    answered = sorted((m for m in methods if m in ASK_METHOD_OF), key=lambda m: m != "lc")
+    return [(q, m, k) for q in questions for m in answered for k in ([0] if m == "lc" else ks)]
 
 
 def corpus_dataset(name: str) -> str:
@@ -148,9 +157,7 @@ def evaluate_corpus(
         results.write_examples(con, [[dataset, q.id, None, None, None, None, q.kind] for q in questions])
         done = results.completed_units(con, run_id)
         references = References(results.method_answers(con, run_id, "lc"))
-    # LC first for each question: a question without gold answers is scored against LC's answer.
-    units = [(q, m, k) for q in questions for m in sorted(methods, key=lambda m: m != "lc")
-             for k in ([0] if m == "lc" else config.k) if (q.id, m, k) not in done]  # fmt: skip
+    units = [(q, m, k) for q, m, k in corpus_units(questions, methods, config.k) if (q.id, m, k) not in done]
     judging = Judge(settings, asker) if settings.judge_model else None
     errors = requests = cached = 0
     spent, budget = 0.0, config.max_cost_usd
@@ -169,11 +176,7 @@ def evaluate_corpus(
                 judging.record(unit, question, answer)
             progress(f"{method} {question.id}", number, len(units))
             spent += answer.spent_cost_usd or 0.0
-            if budget is not None and spent > budget and number < len(units):
-                raise BudgetExceeded(
-                    f"run {run_id} stopped after {number} of {len(units)} answers: it spent ${spent:.4f}, above "
-                    f"--max-cost-usd ${budget:.4f}; resume it with --run-id {run_id}"
-                )
+            stop_past_budget(run_id, number, len(units), spent, budget)
     except Exception:
         with session_for(settings) as con:
             results.finish_run(con, run_id, "failed")

@@ -23,7 +23,7 @@ from tasks.clients.llm import LLM
 from tasks.clients.profile import EndpointProfile
 from tasks.clients.vectorstore import connect, use_collection
 from tasks.evaluation.benchmark import BenchmarkRun, BudgetExceeded, plan_units
-from tasks.evaluation.corpus import ASK_METHOD_OF, corpus_dataset
+from tasks.evaluation.corpus import ASK_METHOD_OF, corpus_dataset, corpus_units
 from tasks.evaluation.retrieval import order_chunks
 from tasks.routing.ask import ASK_MAX_NEW_TOKENS, Asker
 from warehouse import results
@@ -99,17 +99,15 @@ def forecast_corpus(questions: list[CorpusQuestion], config: EvalConfig, setting
     try:
         with connect(settings) as client:
             collection = use_collection(client, asker.collection_name, settings)
-            for question in questions:
-                for method in [m for m in config.methods if m in ASK_METHOD_OF]:
-                    for k in [0] if method == "lc" else config.k:
-                        forecast = forecasts.setdefault((method, k), MethodForecast(method, k))
-                        forecast.units += 1
-                        calls = asker.planned_calls(collection, question.question, ASK_METHOD_OF[method],
-                                                    k or settings.eval_top_k, threshold, lc_shares.get(k, 1.0))  # fmt: skip
-                        for prompt, share, logprobs in calls:
-                            tokens = _prompt_tokens(asker.profile, prompt, chat=True)
-                            _count(forecast, llm.holds(prompt, ASK_MAX_NEW_TOKENS, want_logprobs=logprobs), tokens,
-                                   ASK_MAX_NEW_TOKENS, share)  # fmt: skip
+            for question, method, k in corpus_units(questions, config.methods, config.k):
+                forecast = forecasts.setdefault((method, k), MethodForecast(method, k))
+                forecast.units += 1
+                calls = asker.planned_calls(collection, question.question, ASK_METHOD_OF[method],
+                                            k or settings.eval_top_k, threshold, lc_shares.get(k, 1.0))  # fmt: skip
+                for prompt, share, logprobs in calls:
+                    tokens = _prompt_tokens(asker.profile, prompt, chat=True)
+                    _count(forecast, llm.holds(prompt, ASK_MAX_NEW_TOKENS, want_logprobs=logprobs), tokens,
+                           ASK_MAX_NEW_TOKENS, share)  # fmt: skip
     finally:
         asyncio.run(llm.aclose())
     return _priced(Forecast(dataset, settings.llm_model, list(forecasts.values())), asker.prices, lc_shares)
