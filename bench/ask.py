@@ -1,12 +1,13 @@
 """First-answer time of `ragroute ask --method auto` against `--method self_route`, on the same questions.
 
 Run (services up, on an idle machine; the first run evaluates the collection, ~15 min on 2 cores):
-    .venv/bin/python -m bench.ask [--collection BenchAsk] [--words 4000] [--k 5] [--out PATH]
+    .venv/bin/python -m bench.ask [--collection BenchAsk] [--questions 6] [--words 4000] [--k 5] [--out PATH]
 
 In one process:
-  1. the collection: `mini`'s documents (three reports of `--words` filler words, ~5,000 tokens each at 4,000,
-     and the scanned notice) ingested, and `mini`'s six questions imported as its reviewed question set; the
-     set evaluated with lc, rag and self_route (a rerun finds it all in place and answers from the cache);
+  1. the collection: `mini`'s documents (a report of `--words` filler words, ~5,000 tokens at 4,000, for each
+     two of `--questions`, and the scanned notice) ingested, and those questions imported as its reviewed
+     question set; the set evaluated with lc, rag and self_route (a rerun finds it all in place and answers
+     from the cache);
   2. the model's learned router trained on those outcomes (`ragroute router train --collection`);
   3. every question asked with `self_route` (phase 1), then with `auto` (phase 2), each phase on an empty LLM
      response cache of its own (a temporary data dir; the warehouse stays the data dir's), so every call is
@@ -43,14 +44,14 @@ from warehouse import routers
 from warehouse.db import session_for
 
 
-def prepare(settings: Settings, collection: str, words: int, k: int) -> dict[str, bool]:
+def prepare(settings: Settings, collection: str, questions: int, words: int, k: int) -> dict[str, bool]:
     """Ingest `mini`'s documents, import its questions and evaluate them (all cached on a rerun); returns
     question -> whether LC's answer scored better than RAG's."""
-    examples = mini.generate(words=words)
-    folder = settings.data_dir / "bench-ask" / f"docs-{words}"
+    examples = mini.generate(examples=questions, words=words)
+    folder = settings.data_dir / "bench-ask" / f"docs-{questions}x{words}"
     mini.write_documents(examples, folder)
     ingest(folder, settings, collection=collection)
-    reviewed = folder.parent / f"questions-{words}.jsonl"
+    reviewed = folder.parent / f"questions-{questions}x{words}.jsonl"
     reviewed.write_text("\n".join(json.dumps({"question": e.input, "answers": e.answers, "kind": e.kind})
                                   for e in examples))  # fmt: skip
     import_questions(settings, reviewed, collection)
@@ -102,13 +103,14 @@ def unrelated_completion(settings: Settings) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collection", default="BenchAsk")
+    parser.add_argument("--questions", type=int, default=6, help="mini questions, two over each report")
     parser.add_argument("--words", type=int, default=4000, help="filler words of each report")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     apply_library_environment()
     settings = get_settings()
-    needs_lc = prepare(settings, args.collection, args.words, args.k)
+    needs_lc = prepare(settings, args.collection, args.questions, args.words, args.k)
     router = train_and_store(settings, f"{QUESTION_SET}{args.collection}", settings.llm_model)
     print(describe(router))
     questions = sorted(needs_lc)
