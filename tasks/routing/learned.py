@@ -105,7 +105,8 @@ def _constant(labels: Sequence[bool]) -> DummyClassifier:
     return DummyClassifier(strategy="most_frequent")
 
 
-CLASSIFIERS = {"logistic regression": _classifier, "the commoner arm": _constant}
+REGRESSION, CONSTANT = "logistic regression", "the commoner arm"  # the kinds of router
+CLASSIFIERS = {REGRESSION: _classifier, CONSTANT: _constant}
 
 
 @dataclass
@@ -148,7 +149,7 @@ class TrainedRouter:
     majority_accuracy: float  # always predicting the commoner label, for comparison
     training_runs: list[str] = field(default_factory=list)
     router_id: str | None = None
-    kind: str = "logistic regression"  # or "the commoner arm", where the regression did no better held out
+    kind: str = REGRESSION  # or CONSTANT, where the regression did no better held out
 
     def needs_lc_for(self, features: RouteFeatures, example_id: str | None = None) -> bool:
         """Whether the question should go straight to LC; a question trained on is routed by its fold's model."""
@@ -186,8 +187,8 @@ def train(rows: Sequence[dict]) -> TrainedRouter:
     frame, labels = _frame(rows), [bool(r["needs_lc"]) for r in rows]
     groups = [r["example_id"] for r in rows]
     tried = {kind: CrossValidated(make).run(frame, labels, groups) for kind, make in CLASSIFIERS.items()}
-    regression, constant = (tried[kind].accuracy(labels) for kind in CLASSIFIERS)
-    kind = "logistic regression" if regression > constant else "the commoner arm"  # a tie: the simpler one
+    better = tried[REGRESSION].accuracy(labels) > tried[CONSTANT].accuracy(labels)
+    kind = REGRESSION if better else CONSTANT  # a tie: the simpler one
     chosen, lc = tried[kind], sum(labels)
     return TrainedRouter(
         full=chosen.make(labels).fit(frame, labels),
@@ -212,7 +213,7 @@ def describe(router: TrainedRouter) -> str:
         f"cross-validated accuracy {router.cv_accuracy:.0%} (always the commoner label: "
         f"{router.majority_accuracy:.0%}); "
     )
-    if router.kind != "logistic regression":
+    if router.kind != REGRESSION:
         return line + ("the logistic regression did no better on questions it did not see, so it routes every "
                        "question to the arm that was better more often: more outcomes are needed")  # fmt: skip
     return line + "a question it was trained on is routed by a fold model that did not see it"
